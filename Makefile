@@ -1,0 +1,32 @@
+# Two commands are all a learner or teacher needs:
+#   make lab    create .venv if missing, install everything, open JupyterLab
+#   make test   create .venv if missing, install, run pytest + nbval (fast mode)
+# Set NO_BROWSER=1 to start JupyterLab without opening a browser (headless).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test test-unit test-notebooks test-browser bench clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/ $(if $(NO_BROWSER),--no-browser,)
+
+test: test-unit test-notebooks
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+# Notebooks run top to bottom in fast mode; a failing cell fails the run.
+test-notebooks: $(STAMP)
+	HNET_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+
+clean-venv:
+	rm -rf $(VENV)
