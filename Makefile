@@ -30,3 +30,15 @@ test-notebooks: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Real-browser check of notebook 01 (JupyterLab + headless Debian Chromium via
+# Playwright): installs chromium (apt, only if missing) and Playwright first.
+BROWSER_STAMP := $(VENV)/.browser-installed
+
+$(BROWSER_STAMP): requirements-browser.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-browser.txt
+	@touch $(BROWSER_STAMP)
+
+test-browser: $(BROWSER_STAMP)
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	$(BIN)/python tests/browser/run_notebook_in_browser.py

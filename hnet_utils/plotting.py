@@ -1,0 +1,584 @@
+"""Matplotlib/seaborn figures and small tables used by the notebooks.
+
+Every drawing function works on plain arrays (NumPy arrays, tensors or
+lists), so it can be tested without training anything. It takes an optional
+``ax`` and returns the figure, so a notebook can show it and a widget can turn
+it into a PNG (:func:`figure_to_png`). :class:`EmbeddingHeatmapFigure` is
+built once and updated in place, for live views.
+
+One helper collects data rather than drawing: :class:`FitRecorder`, a
+training callback that records each regression task's fitted curve at the
+end of every task (the input of :func:`plot_fits_after_each_task`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib.patheffects as path_effects
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from .hypernet import HyperNetwork, compression_ratio, count_parameters
+from .targets import forward_with_weights, num_params
+
+#: One colour per task, reused by every figure so task t always looks the same.
+TASK_COLORS = sns.color_palette("colorblind", 10)
+
+
+def task_color(task: int):
+    """The RGB colour of task ``task`` (0-based) in every figure."""
+    return TASK_COLORS[task % len(TASK_COLORS)]
+
+
+def _as_1d(values, name: str) -> np.ndarray:
+    """Flatten ``values`` (array, tensor or list) to a 1-D float NumPy array."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (or (N, 1)), got shape {arr.shape}")
+    return arr
+
+
+def _as_array(values, name: str, ndim: int) -> np.ndarray:
+    """Convert ``values`` to a float NumPy array with exactly ``ndim`` dims."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    return arr
+
+
+# ---------------------------------------------------------------------------
+# Regression fits
+# ---------------------------------------------------------------------------
+
+
+def plot_regression_fits(data, curves, ax=None, title: str | None = None):
+    """Draw the training data of every task and the model's fit on each task.
+
+    Args:
+        data: one ``(x, y)`` pair per task, each of shape (N,) or (N, 1): the
+            training points, drawn as dots.
+        curves: one ``(x, y_pred)`` pair per task, shapes (M,) or (M, 1), the
+            prediction of the model *for that task* on a dense x grid; ``None``
+            for a task not learned yet (only its data is drawn, faded).
+        ax: axes to draw into; a new figure is made when ``None``.
+        title: optional axes title.
+
+    Returns:
+        The matplotlib figure.
+    """
+    if len(curves) != len(data):
+        raise ValueError(
+            f"curves must have one entry per task in data ({len(data)}), got {len(curves)}"
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    for t, ((x, y), curve) in enumerate(zip(data, curves)):
+        x, y = _as_1d(x, f"data[{t}] x"), _as_1d(y, f"data[{t}] y")
+        if x.shape != y.shape:
+            raise ValueError(f"data[{t}]: x and y must have the same length, got {x.shape} and {y.shape}")
+        learned = curve is not None
+        ax.scatter(x, y, s=6, color=task_color(t), alpha=0.35 if learned else 0.12,
+                   label=f"task {t + 1} data")
+        if learned:
+            xc, yc = _as_1d(curve[0], f"curves[{t}] x"), _as_1d(curve[1], f"curves[{t}] y")
+            if xc.shape != yc.shape:
+                raise ValueError(
+                    f"curves[{t}]: x and y must have the same length, got {xc.shape} and {yc.shape}"
+                )
+            # A dark outline keeps the fit visible on top of same-coloured data.
+            ax.plot(xc, yc, color=task_color(t), lw=1.6, zorder=3,
+                    path_effects=[path_effects.Stroke(linewidth=2.6, foreground="black"),
+                                  path_effects.Normal()])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_curves(x, ys, labels: Sequence[str] | None = None, ax=None, title: str = "",
+                colors=None):
+    """Several functions of the same input, e.g. one target network run with several weight sets.
+
+    Args:
+        x: (M,) or (M, 1) inputs.
+        ys: (K, M) or (K, M, 1) outputs, one row per curve (e.g. the (B, N, out)
+            result of ``targets.forward_with_weights`` with B weight sets).
+        labels: one legend label per curve (no legend when ``None``).
+        ax: axes to draw into; new figure when ``None``.
+        title: axes title.
+        colors: one colour per curve; a viridis ramp by default.
+
+    Returns:
+        The matplotlib figure.
+    """
+    x = _as_1d(x, "x")
+    if hasattr(ys, "detach"):
+        ys = ys.detach().cpu().numpy()
+    ys = np.asarray(ys, dtype=float)
+    if ys.ndim == 3 and ys.shape[-1] == 1:
+        ys = ys[..., 0]
+    if ys.ndim != 2 or ys.shape[1] != x.shape[0]:
+        raise ValueError(f"ys must have shape (K, {x.shape[0]}) (one row per curve), got {ys.shape}")
+    if labels is not None and len(labels) != ys.shape[0]:
+        raise ValueError(f"labels must have {ys.shape[0]} entries, got {len(labels)}")
+    if colors is None:
+        colors = plt.cm.viridis(np.linspace(0, 0.9, ys.shape[0]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    for k, y in enumerate(ys):
+        ax.plot(x, y, color=colors[k], lw=2, label=None if labels is None else labels[k])
+    if labels is not None:
+        ax.legend(fontsize="small")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_fits_after_each_task(data, fits, method: str = "", axes=None):
+    """One panel per training stage: the fits of all tasks after learning task i.
+
+    Args:
+        data: one ``(x, y)`` training pair per task (see :func:`plot_regression_fits`).
+        fits: ``fits[i][j]`` is the ``(x, y_pred)`` curve of task j after
+            training task i, or ``None`` for j > i (not learned yet).
+            ``len(fits)`` stages, each with ``len(data)`` entries.
+        method: name shown in the panel titles, e.g. ``"fine-tuning"``.
+        axes: a sequence of ``len(fits)`` axes to draw into (e.g. one row of
+            a grid); a new 1 × stages figure when ``None``.
+
+    Returns:
+        The matplotlib figure.
+    """
+    if len(fits) == 0:
+        raise ValueError("fits must hold at least one training stage, got none")
+    if axes is None:
+        fig, axes = plt.subplots(1, len(fits), figsize=(3.6 * len(fits), 3.0),
+                                 sharex=True, sharey=True, squeeze=False)
+        axes = axes[0]
+    if len(axes) != len(fits):
+        raise ValueError(f"axes must have one axes per stage ({len(fits)}), got {len(axes)}")
+    for i, (ax, stage) in enumerate(zip(axes, fits)):
+        prefix = f"{method}: " if method else ""
+        plot_regression_fits(data, stage, ax=ax, title=f"{prefix}after task {i + 1}")
+    return axes[0].figure
+
+
+def plot_fit_grid(data, fits_by_method: Mapping[str, Sequence], figsize_per_panel=(3.3, 2.5)):
+    """A grid of fits: one row per method, one column per training stage.
+
+    Args:
+        data: one ``(x, y)`` training pair per task.
+        fits_by_method: ``{method name: fits}`` with ``fits`` as in
+            :func:`plot_fits_after_each_task`; all methods need the same
+            number of stages.
+
+    Returns:
+        The matplotlib figure.
+    """
+    if not fits_by_method:
+        raise ValueError("fits_by_method must contain at least one method, got an empty mapping")
+    stages = {name: len(fits) for name, fits in fits_by_method.items()}
+    if len(set(stages.values())) != 1:
+        raise ValueError(f"every method in fits_by_method needs the same number of stages, got {stages}")
+    rows, cols = len(fits_by_method), next(iter(stages.values()))
+    fig, axes = plt.subplots(rows, cols, squeeze=False, sharex=True, sharey=True,
+                             figsize=(figsize_per_panel[0] * cols, figsize_per_panel[1] * rows))
+    for r, (name, fits) in enumerate(fits_by_method.items()):
+        plot_fits_after_each_task(data, fits, method=name, axes=axes[r])
+    fig.tight_layout()
+    return fig
+
+
+def regression_data(benchmark, split: str = "train"):
+    """``[(x, y), ...]`` of every task of a regression benchmark as 1-D NumPy arrays.
+
+    x and y: (N,) each; ready for :func:`plot_regression_fits`.
+    """
+    if benchmark.kind != "regression":
+        raise ValueError(f"benchmark must be a regression benchmark, got kind {benchmark.kind!r}")
+    out = []
+    for task in benchmark.tasks:
+        x, y = task.tensors(split)
+        out.append((x.reshape(-1).numpy(), y.reshape(-1).numpy()))
+    return out
+
+
+class FitRecorder:
+    """Training callback: each task's fitted curve at the end of every task.
+
+    Pass it (or call it from your own callback) as ``callback`` of
+    ``training.train_continual`` on a regression benchmark. After training,
+    ``fits[i][j]`` is the ``(x, y_pred)`` curve (NumPy, (M,) each) of task j
+    after training task i, ``None`` for j > i -- the input of
+    :func:`plot_fits_after_each_task`.
+
+    How task j is predicted depends on the method: with a hypernetwork, the
+    target runs with the weights generated from embedding j; fine-tuning,
+    multitask, EWC and SI have one network for all tasks; "scratch" keeps
+    one frozen network per task, so its curve is recorded once, right after
+    the task was learned.
+
+    Args:
+        benchmark: the regression benchmark being trained (``task.domain``
+            gives each task's input interval).
+        num_points: points per curve.
+    """
+
+    def __init__(self, benchmark, num_points: int = 100):
+        if benchmark.kind != "regression":
+            raise ValueError(f"benchmark must be a regression benchmark, got kind {benchmark.kind!r}")
+        if not isinstance(num_points, int) or num_points < 2:
+            raise ValueError(f"num_points must be an integer >= 2, got {num_points!r}")
+        self.x_grids = [torch.linspace(*task.domain, num_points).unsqueeze(1) for task in benchmark.tasks]
+        self.fits: list[list[tuple[np.ndarray, np.ndarray] | None]] = []
+
+    @torch.no_grad()
+    def predict(self, state, task: int) -> np.ndarray:
+        """The current model's prediction for ``task`` on its x grid: (M,)."""
+        target = state.target
+        x = self.x_grids[task].to(next(target.parameters()).device)
+        if state.hnet is not None:
+            y = forward_with_weights(target, state.hnet(task_id=task), x)
+        else:
+            y = target(x)
+        return y.reshape(-1).cpu().numpy()
+
+    def __call__(self, state) -> None:
+        """Record the curves of every learned task at ``"task_end"``; ignore other events."""
+        if state.event != "task_end":
+            return
+        num_tasks = len(self.x_grids)
+        previous = self.fits[-1] if self.fits else [None] * num_tasks
+        stage = []
+        for j in range(num_tasks):
+            if j > state.task:
+                stage.append(None)
+            elif state.config.method == "scratch" and j < state.task:
+                stage.append(previous[j])  # its own network is frozen since task j
+            else:
+                stage.append((self.x_grids[j].reshape(-1).numpy(), self.predict(state, j)))
+        self.fits.append(stage)
+
+
+# ---------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------
+
+
+def metric_table(final: Mapping[str, Sequence[float]], metric: str = "MSE",
+                 task_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """A methods × tasks table of a final metric with a ``mean`` column.
+
+    Args:
+        final: ``{method name: [metric on task 1, task 2, ...]}``, every list
+            the same length (e.g. ``ContinualResult.final``).
+        metric: name of the metric, used in the column header of the mean.
+        task_names: column names; ``"task 1", "task 2", ...`` by default.
+
+    Returns:
+        A ``pandas.DataFrame`` with one row per method.
+    """
+    if not final:
+        raise ValueError("final must contain at least one method, got an empty mapping")
+    lengths = {name: len(values) for name, values in final.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"every method in final needs the same number of tasks, got {lengths}")
+    num_tasks = next(iter(lengths.values()))
+    if task_names is None:
+        task_names = [f"task {t + 1}" for t in range(num_tasks)]
+    if len(task_names) != num_tasks:
+        raise ValueError(f"task_names must have {num_tasks} entries, got {len(task_names)}")
+    values = np.array([[float(v) for v in vals] for vals in final.values()])
+    table = pd.DataFrame(values, index=list(final.keys()), columns=list(task_names))
+    table[f"mean {metric}"] = values.mean(axis=1)
+    table.index.name = "method"
+    return table
+
+
+def parameter_table(target, hnets: Mapping[str, HyperNetwork]) -> pd.DataFrame:
+    """Parameter counts and compression ratio of hypernetworks for one target.
+
+    Args:
+        target: the target network (or its number of weights, an int).
+        hnets: ``{name: hypernetwork}``; each must generate that many weights.
+
+    Returns:
+        A ``pandas.DataFrame`` with one row per hypernetwork: chunk size and
+        number of chunks, trainable parameters split into layers, chunk
+        embeddings and task embeddings, their total, the number of target
+        weights generated and the compression ratio (total / target weights).
+    """
+    if not hnets:
+        raise ValueError("hnets must contain at least one hypernetwork, got an empty mapping")
+    n = target if isinstance(target, int) else num_params(target)
+    rows = {}
+    for name, h in hnets.items():
+        counts = count_parameters(h)
+        rows[name] = {
+            "chunk size": h.chunk_size, "chunks": h.num_chunks,
+            "layers": counts["layers"], "chunk embeddings": counts["chunk_embeddings"],
+            "task embeddings": counts["task_embeddings"], "trainable total": counts["total"],
+            "target weights": n, "compression ratio": round(compression_ratio(h, n), 4),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "hypernetwork"
+    return table
+
+
+def plot_compression_curve(chunk_sizes, ratios, ax=None, current: int | None = None,
+                           title: str = ""):
+    """Compression ratio against chunk size (log x axis), the ratio-1 line dashed.
+
+    Args:
+        chunk_sizes: (K,) chunk sizes.
+        ratios: (K,) compression ratio for each.
+        ax: axes to draw into; new figure when ``None``.
+        current: a chunk size to mark (e.g. a slider's value); it is marked
+            at the ratio interpolated between the given points.
+        title: axes title.
+
+    Returns:
+        The matplotlib figure.
+    """
+    sizes, ratios = _as_1d(chunk_sizes, "chunk_sizes"), _as_1d(ratios, "ratios")
+    if sizes.shape != ratios.shape or sizes.size == 0:
+        raise ValueError(f"chunk_sizes and ratios must be non-empty and equally long, "
+                         f"got {sizes.shape} and {ratios.shape}")
+    if (sizes <= 0).any():
+        raise ValueError("chunk_sizes must all be > 0 (log axis)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(sizes, ratios, marker=".", color="C0")
+    ax.axhline(1.0, color="grey", ls="--", lw=1)
+    if current is not None:
+        order = np.argsort(sizes)
+        y = np.interp(current, sizes[order], ratios[order])
+        ax.scatter([current], [y], color="C3", zorder=3, s=50, label=f"chunk size {current:,}")
+        ax.legend(loc="upper center")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("chunk size")
+    ax.set_ylabel("compression ratio")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_metric_matrix(matrix, ax=None, title: str = "", metric: str = "MSE",
+                       log: bool = True, vmin: float | None = None, vmax: float | None = None):
+    """Heatmap of ``R[i][j]``: the metric on task j after training task i.
+
+    Entries above the diagonal (tasks not trained yet) may be ``NaN``/``None``
+    and are left blank.
+
+    Args:
+        matrix: (T, T) nested list or array.
+        ax: axes to draw into; new figure when ``None``.
+        title: axes title.
+        metric: colour-bar label.
+        log: colour on a log scale (sensible for MSE, which spans decades).
+        vmin, vmax: colour limits (e.g. shared by several matrices); by
+            default the range of the matrix.
+
+    Returns:
+        The matplotlib figure.
+    """
+    arr = np.array([[np.nan if v is None else float(v) for v in row] for row in matrix])
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"matrix must be square (T, T), got shape {arr.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.0))
+    finite = arr[np.isfinite(arr)]
+    lo = vmin if vmin is not None else (float(finite.min()) if finite.size else None)
+    hi = vmax if vmax is not None else (float(finite.max()) if finite.size else None)
+    if lo is not None and hi is not None and not lo < hi:
+        hi = lo * 10 if log else lo + 1
+    norm = None
+    if log and lo is not None and lo > 0 and (finite > 0).all():
+        norm = LogNorm(vmin=lo, vmax=hi)
+    elif lo is not None:
+        norm = plt.Normalize(vmin=lo, vmax=hi)
+    labels = [str(t + 1) for t in range(arr.shape[0])]
+    sns.heatmap(arr, ax=ax, annot=True, fmt=".2g", cmap="viridis_r", norm=norm,
+                mask=~np.isfinite(arr), xticklabels=labels, yticklabels=labels,
+                cbar_kws={"label": metric})
+    ax.set_xlabel("evaluated on task")
+    ax.set_ylabel("after training task")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+# ---------------------------------------------------------------------------
+# Task-embedding space
+# ---------------------------------------------------------------------------
+
+
+class EmbeddingHeatmapFigure:
+    """Per task, a heatmap of its metric over the 2-D task-embedding plane.
+
+    The figure is built once and then updated in place by :meth:`update`
+    (new image data, markers and trajectory lines), which keeps a live
+    refresh cheap. It is a plain ``matplotlib.figure.Figure``, not managed
+    by pyplot, so a notebook does not show it unless asked to.
+
+    Args:
+        num_tasks: number of panels (one per task).
+        metric: colour-bar label.
+        log: log colour scale (MSE spans several decades).
+        vmin, vmax: colour limits, fixed for all updates so refreshes are
+            comparable; must satisfy ``0 < vmin < vmax`` on a log scale.
+        titles: one title per panel, ``"task t"`` by default.
+        panel_size: (width, height) in inches of one panel.
+        cmap: colour map; the default ``"magma_r"`` draws low values light
+            (good for an error such as MSE); use ``"magma"`` for accuracy so
+            that good is light there too.
+    """
+
+    def __init__(self, num_tasks: int, metric: str = "MSE", log: bool = True,
+                 vmin: float = 1e-3, vmax: float = 1e2, titles: Sequence[str] | None = None,
+                 panel_size: tuple[float, float] = (3.2, 3.0), cmap: str = "magma_r"):
+        if not isinstance(num_tasks, int) or num_tasks < 1:
+            raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
+        if not vmin < vmax or (log and vmin <= 0):
+            raise ValueError(f"need vmin < vmax (and vmin > 0 with log=True), got vmin={vmin}, vmax={vmax}")
+        if titles is None:
+            titles = [f"task {t + 1}" for t in range(num_tasks)]
+        if len(titles) != num_tasks:
+            raise ValueError(f"titles must have {num_tasks} entries, got {len(titles)}")
+        self.num_tasks = num_tasks
+        norm = LogNorm(vmin=vmin, vmax=vmax) if log else plt.Normalize(vmin=vmin, vmax=vmax)
+        width = panel_size[0] * num_tasks + 1.2
+        self.fig = Figure(figsize=(width, panel_size[1]))
+        # A fixed layout (no tight/constrained layout): redrawing stays cheap.
+        self.fig.subplots_adjust(left=0.75 / width, right=1 - 1.1 / width, bottom=0.17, top=0.88,
+                                 wspace=0.25)
+        self.axes = self.fig.subplots(1, num_tasks, squeeze=False)[0]
+        self.images, self.lines, self.others, self.owns = [], [], [], []
+        for t, ax in enumerate(self.axes):
+            self.images.append(ax.imshow(np.full((2, 2), np.nan), origin="lower", extent=(0, 1, 0, 1),
+                                         aspect="auto", cmap=cmap, norm=norm,
+                                         interpolation="nearest"))
+            self.lines.append([ax.plot([], [], color=task_color(k), lw=1.2)[0]
+                               for k in range(num_tasks)])
+            self.others.append(ax.scatter([], [], marker="o", s=45, edgecolors="white",
+                                          linewidths=1.0, zorder=3))
+            self.owns.append(ax.scatter([], [], marker="*", s=170, color=task_color(t),
+                                        edgecolors="white", linewidths=1.0, zorder=4))
+            ax.set_title(titles[t])
+            ax.set_xlabel("e₁")
+            if t == 0:
+                ax.set_ylabel("e₂")
+        cax = self.fig.add_axes((1 - 0.95 / width, 0.17, 0.12 / width, 0.71))
+        cbar = self.fig.colorbar(self.images[0], cax=cax, label=metric)
+        if log:
+            cbar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+
+    def update(self, xs, ys, grids, embeddings, trajectories=None) -> Figure:
+        """Show new data; returns the figure.
+
+        Args:
+            xs: (R,) grid coordinates along the first embedding dimension.
+            ys: (S,) grid coordinates along the second embedding dimension.
+            grids: (T, S, R) array: ``grids[t, i, j]`` is task t's metric when
+                the hypernetwork is fed the embedding ``(xs[j], ys[i])``.
+            embeddings: (K, 2) current embeddings of the K ≤ T tasks learned
+                so far; all are marked on every panel, task t's own as a star.
+            trajectories: optional list of at most K arrays (L_k, 2), the path
+                each embedding took during training, drawn as lines.
+        """
+        xs, ys = _as_1d(xs, "xs"), _as_1d(ys, "ys")
+        grids = _as_array(grids, "grids", 3)
+        if grids.shape != (self.num_tasks, len(ys), len(xs)):
+            raise ValueError(f"grids must have shape (T, len(ys), len(xs)) = "
+                             f"({self.num_tasks}, {len(ys)}, {len(xs)}), got {grids.shape}")
+        embeddings = np.asarray(embeddings, dtype=float).reshape(-1, 2) if len(embeddings) \
+            else np.zeros((0, 2))
+        if np.asarray(embeddings).shape[1:] != (2,) or len(embeddings) > self.num_tasks:
+            raise ValueError(f"embeddings must have shape (K, 2) with K <= {self.num_tasks}, "
+                             f"got {np.asarray(embeddings).shape}")
+        trajectories = [] if trajectories is None else list(trajectories)
+        if len(trajectories) > len(embeddings):
+            raise ValueError(f"trajectories must have at most one path per embedding "
+                             f"({len(embeddings)}), got {len(trajectories)}")
+        paths = [_as_array(p, f"trajectories[{k}]", 2) for k, p in enumerate(trajectories)]
+        extent = (xs[0], xs[-1], ys[0], ys[-1])
+        colors = [task_color(k) for k in range(len(embeddings))]
+        for t, ax in enumerate(self.axes):
+            self.images[t].set_data(grids[t])
+            self.images[t].set_extent(extent)
+            for k, line in enumerate(self.lines[t]):
+                path = paths[k] if k < len(paths) else np.zeros((0, 2))
+                line.set_data(path[:, 0], path[:, 1])
+            others = [k for k in range(len(embeddings)) if k != t]
+            self.others[t].set_offsets(embeddings[others] if others else np.zeros((0, 2)))
+            self.others[t].set_facecolors([colors[k] for k in others])
+            self.owns[t].set_offsets(embeddings[t:t + 1] if t < len(embeddings) else np.zeros((0, 2)))
+            ax.set_xlim(xs[0], xs[-1])
+            ax.set_ylim(ys[0], ys[-1])
+        return self.fig
+
+
+def plot_embedding_heatmaps(xs, ys, grids, embeddings, trajectories=None,
+                            titles: Sequence[str] | None = None, metric: str = "MSE",
+                            log: bool = True, vmin: float | None = None,
+                            vmax: float | None = None, cmap: str = "magma_r") -> Figure:
+    """One-off version of :class:`EmbeddingHeatmapFigure`: build it and show one state.
+
+    Arguments as for :class:`EmbeddingHeatmapFigure` and its
+    :meth:`~EmbeddingHeatmapFigure.update`; ``vmin``/``vmax`` default to the
+    range of ``grids``. Returns the (non-pyplot) figure, which
+    a notebook shows with ``display(fig)``.
+    """
+    grids = _as_array(grids, "grids", 3)
+    finite = grids[np.isfinite(grids)]
+    if log:
+        finite = finite[finite > 0]
+    lo = vmin if vmin is not None else (float(finite.min()) if finite.size else 1e-3)
+    hi = vmax if vmax is not None else (float(finite.max()) if finite.size else 1.0)
+    if hi <= lo:
+        hi = lo * 10 if log else lo + 1
+    view = EmbeddingHeatmapFigure(grids.shape[0], metric=metric, log=log, vmin=lo, vmax=hi,
+                                  titles=titles, cmap=cmap)
+    return view.update(xs, ys, grids, embeddings, trajectories)
+
+
+# ---------------------------------------------------------------------------
+# Output helpers
+# ---------------------------------------------------------------------------
+
+
+def figure_to_png(fig, dpi: int = 80, close: bool = True, tight: bool = True) -> bytes:
+    """Render ``fig`` to PNG bytes (e.g. for an ``ipywidgets.Image``).
+
+    Args:
+        fig: a matplotlib figure.
+        dpi: resolution; 80 keeps live refreshes cheap.
+        close: close the figure afterwards so pyplot does not keep it alive
+            (and a notebook does not draw it a second time).
+        tight: crop to the drawn content (costs one extra draw; a figure with
+            ``layout="constrained"`` does not need it).
+    """
+    if dpi <= 0:
+        raise ValueError(f"dpi must be a positive integer, got {dpi}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+    if close:
+        plt.close(fig)
+    return buffer.getvalue()

@@ -1,0 +1,402 @@
+"""Thin ipywidgets layers over plain, tested functions.
+
+Each class here only wires controls to functions that live elsewhere and are
+tested on their own: training (``training.train_continual``), figures and
+tables (``plotting``), grid evaluation (``embedding_grid``). Figures are
+rendered to PNG and shown in ``ipywidgets.Image`` widgets, so a view can be
+redrawn from a training callback while the cell is still running, in
+JupyterLab as well as headless (nbval).
+
+Every control is a public attribute, and the button handlers are public
+methods, so a notebook can drive a widget from code::
+
+    explorer.beta.value = 0.0
+    explorer.train()            # what clicking "Train" does
+
+A widget object displays itself when it is the last expression of a cell;
+``explorer.widget`` is the underlying ``ipywidgets`` box.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.figure import Figure
+
+from .embedding_grid import EmbeddingSnapshot, EmbeddingSpaceMonitor, benchmark_tasks_data
+from .hypernet import ChunkedHyperNetwork, HyperNetwork, compression_ratio
+from .plotting import (EmbeddingHeatmapFigure, FitRecorder, figure_to_png, metric_table,
+                       parameter_table, plot_compression_curve, plot_fits_after_each_task,
+                       regression_data)
+from .presets import ExperimentConfig, validate_config
+from .targets import num_params
+from .training import build_hnet, build_target, make_benchmark_for, train_continual
+
+#: β values offered by the explorer's slider (0 = no regulariser).
+BETA_CHOICES = (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0)
+
+
+class _Displayable:
+    """Mixin: display ``self.widget`` when the object is shown in a notebook."""
+
+    widget: widgets.Widget
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _html_table(table, caption: str = "", float_format: str = "{:.3g}") -> str:
+    """A DataFrame as a small HTML table (numbers formatted), with an optional caption."""
+    html = table.to_html(float_format=float_format.format, border=0, classes="hnet-table")
+    return (f"<div><b>{caption}</b></div>" if caption else "") + html
+
+
+# ---------------------------------------------------------------------------
+# Notebook 00: chunking and the compression ratio
+# ---------------------------------------------------------------------------
+
+
+def make_hypernetwork(n: int, embedding_dim: int, hidden: Sequence[int], activation: str = "relu",
+                      chunk_size: int | None = None, chunk_embedding_dim: int | None = None,
+                      num_tasks: int = 1) -> HyperNetwork:
+    """A hypernetwork for ``n`` target weights with ``num_tasks`` task embeddings.
+
+    Full (``chunk_size=None``) or chunked (``chunk_size`` and
+    ``chunk_embedding_dim`` given); see ``hypernet.py``.
+    """
+    if not isinstance(num_tasks, int) or num_tasks < 0:
+        raise ValueError(f"num_tasks must be an integer >= 0, got {num_tasks!r}")
+    if chunk_size is None:
+        h = HyperNetwork(n, embedding_dim, hidden, activation)
+    else:
+        h = ChunkedHyperNetwork(n, embedding_dim, chunk_embedding_dim, int(chunk_size), hidden, activation)
+    for _ in range(num_tasks):
+        h.add_task()
+    return h
+
+
+def compression_curve(n: int, chunk_sizes: Sequence[int], embedding_dim: int,
+                      chunk_embedding_dim: int, hidden: Sequence[int], activation: str = "relu",
+                      num_tasks: int = 1) -> np.ndarray:
+    """Compression ratio of a chunked hypernetwork for each chunk size: (K,) array.
+
+    Every hypernetwork is really built and counted (``hypernet.compression_ratio``).
+    """
+    return np.array([
+        compression_ratio(make_hypernetwork(n, embedding_dim, hidden, activation, int(size),
+                                            chunk_embedding_dim, num_tasks), n)
+        for size in chunk_sizes])
+
+
+class CompressionExplorer(_Displayable):
+    """A chunk-size slider; the parameter table and the compression curve follow it.
+
+    Args:
+        target: the target network whose weights are generated.
+        embedding_dim, chunk_embedding_dim, hidden, activation: hypernetwork
+            settings (as for ``hypernet.ChunkedHyperNetwork``).
+        num_tasks: task embeddings counted in the parameters.
+        chunk_size: initial chunk size.
+        min_chunk_size: smallest chunk size offered (default: 1/1000 of the
+            target weights, at least 16; tiny chunks mean very many chunks).
+        curve_points: chunk sizes (log-spaced from ``min_chunk_size`` to the
+            number of target weights) at which the compression curve is computed.
+
+    Controls: ``chunk_size`` (log slider). ``table`` (HTML) and ``figure``
+    (Image) are redrawn by :meth:`update` whenever the slider moves.
+    """
+
+    def __init__(self, target, embedding_dim: int, chunk_embedding_dim: int, hidden: Sequence[int],
+                 activation: str = "relu", num_tasks: int = 1, chunk_size: int | None = None,
+                 min_chunk_size: int | None = None, curve_points: int = 20):
+        self.n = num_params(target)
+        self.settings = dict(embedding_dim=embedding_dim, chunk_embedding_dim=chunk_embedding_dim,
+                             hidden=tuple(hidden), activation=activation, num_tasks=num_tasks)
+        chunk_size = max(1, self.n // 10) if chunk_size is None else chunk_size
+        if not isinstance(chunk_size, int) or not 1 <= chunk_size <= self.n:
+            raise ValueError(f"chunk_size must be an integer in [1, {self.n}], got {chunk_size!r}")
+        if not isinstance(curve_points, int) or curve_points < 2:
+            raise ValueError(f"curve_points must be an integer >= 2, got {curve_points!r}")
+        low = min(self.n, max(16, self.n // 1000)) if min_chunk_size is None else min_chunk_size
+        if not isinstance(low, int) or not 1 <= low <= chunk_size:
+            raise ValueError(f"min_chunk_size must be an integer in [1, chunk_size={chunk_size}], got {low!r}")
+        self.curve_sizes = np.unique(np.geomspace(low, self.n, curve_points).round().astype(int))
+        self.curve_ratios = compression_curve(self.n, self.curve_sizes, **self.settings)
+        self.chunk_size = widgets.FloatLogSlider(
+            value=chunk_size, base=10, min=math.log10(low), max=math.log10(self.n), step=0.01,
+            description="chunk size", readout_format=",.0f", continuous_update=False,
+            style={"description_width": "initial"}, layout=widgets.Layout(width="480px"))
+        self.table = widgets.HTML()
+        self.figure = widgets.Image(format="png")
+        self.figure.add_class("hnet-compression")
+        self._full = make_hypernetwork(self.n, embedding_dim, hidden, activation,
+                                       num_tasks=num_tasks)  # the same for every chunk size
+        self._chunked = None
+        self.chunk_size.observe(self.update, names="value")
+        self.widget = widgets.VBox([self.chunk_size, self.table, self.figure])
+        self.widget.add_class("hnet-compression-explorer")
+        self.update()
+
+    @property
+    def current_chunk_size(self) -> int:
+        """The slider's chunk size as an integer in [1, number of target weights]."""
+        return min(self.n, max(1, int(round(self.chunk_size.value))))
+
+    def parameter_table(self):
+        """The ``pandas.DataFrame`` shown for the current chunk size."""
+        size, cfg = self.current_chunk_size, self.settings
+        if self._chunked is None or self._chunked.chunk_size != size:
+            self._chunked = make_hypernetwork(self.n, cfg["embedding_dim"], cfg["hidden"],
+                                              cfg["activation"], size, cfg["chunk_embedding_dim"],
+                                              cfg["num_tasks"])
+        return parameter_table(self.n, {"full": self._full,
+                                        f"chunked (chunk size {size:,})": self._chunked})
+
+    def update(self, change=None) -> None:
+        """Rebuild the table and the curve for the slider's chunk size."""
+        self.table.value = _html_table(self.parameter_table(), float_format="{:,.4g}")
+        fig = Figure(figsize=(5, 3))
+        plot_compression_curve(self.curve_sizes, self.curve_ratios, ax=fig.subplots(),
+                               current=self.current_chunk_size,
+                               title=f"{self.n:,} target weights")
+        self.figure.value = figure_to_png(fig, close=False)
+
+
+# ---------------------------------------------------------------------------
+# Notebook 01: live task-embedding space and the regression explorer
+# ---------------------------------------------------------------------------
+
+
+class EmbeddingSpaceView(_Displayable):
+    """Heatmaps of every task's metric over the 2-D embedding plane, as an Image widget.
+
+    Use it as ``on_refresh`` of an :class:`~hnet_utils.embedding_grid.EmbeddingSpaceMonitor`:
+    each snapshot updates one reused figure
+    (:class:`~hnet_utils.plotting.EmbeddingHeatmapFigure`) and the PNG shown.
+
+    Args:
+        num_tasks: number of heatmaps.
+        metric: colour-bar label ("MSE" or "accuracy").
+        vmin, vmax: fixed colour limits, so refreshes are comparable.
+        log: log colour scale.
+        dpi: PNG resolution.
+        cmap: colour map (see ``plotting.EmbeddingHeatmapFigure``; ``"magma"``
+            for accuracy, so that good is light as for MSE with the default).
+    """
+
+    def __init__(self, num_tasks: int, metric: str = "MSE", vmin: float = 1e-3,
+                 vmax: float = 1e2, log: bool = True, dpi: int = 72, cmap: str = "magma_r"):
+        self.metric, self.dpi = metric, dpi
+        self.figure = EmbeddingHeatmapFigure(num_tasks, metric=metric, log=log, vmin=vmin, vmax=vmax,
+                                             cmap=cmap)
+        self.caption = widgets.HTML("<i>waiting for the first refresh</i>")
+        self.image = widgets.Image(format="png")
+        self.image.add_class("hnet-heatmap")
+        self.widget = widgets.VBox([self.caption, self.image])
+        self.refreshes = 0
+        self.draw_seconds: list[float] = []  # drawing + PNG time of every refresh
+
+    def __call__(self, snapshot: EmbeddingSnapshot) -> None:
+        """Redraw from ``snapshot``."""
+        start = time.perf_counter()
+        fig = self.figure.update(snapshot.xs, snapshot.ys, snapshot.grids, snapshot.embeddings,
+                                 snapshot.trajectories)
+        self.image.value = figure_to_png(fig, dpi=self.dpi, close=False, tight=False)
+        self.draw_seconds.append(time.perf_counter() - start)
+        self.refreshes += 1
+        self.caption.value = (f"training task {snapshot.task + 1}, step {snapshot.step}: "
+                              f"{self.metric} of every task over a {len(snapshot.xs)}×{len(snapshot.ys)} "
+                              f"grid of task embeddings (evaluated in {1000 * snapshot.seconds:.0f} ms, "
+                              f"drawn in {1000 * self.draw_seconds[-1]:.0f} ms). "
+                              f"★ the panel's own task embedding, ● the others, lines: trajectories.")
+
+
+def explorer_config(base: ExperimentConfig, beta: float, embedding_dim: int, hnet_type: str,
+                    chunk_size: int | None = None, chunk_embedding_dim: int = 2) -> ExperimentConfig:
+    """``base`` (a hypernetwork configuration) with the explorer's settings applied.
+
+    Args:
+        base: configuration to start from (``method="hnet"``).
+        beta: regularisation strength β (≥ 0).
+        embedding_dim: task-embedding size.
+        hnet_type: ``"full"`` or ``"chunked"``.
+        chunk_size: chunk size, used only when ``hnet_type == "chunked"``.
+        chunk_embedding_dim: chunk-embedding size for the chunked hypernetwork.
+
+    Returns:
+        A validated :class:`~hnet_utils.presets.ExperimentConfig`.
+    """
+    if base.method != "hnet":
+        raise ValueError(f"base must be a hypernetwork configuration (method='hnet'), got {base.method!r}")
+    if hnet_type == "chunked":
+        changes = dict(hnet_type="chunked", chunk_size=chunk_size,
+                       chunk_embedding_dim=chunk_embedding_dim)
+    elif hnet_type == "full":
+        changes = dict(hnet_type="full", chunk_size=None, chunk_embedding_dim=None)
+    else:
+        raise ValueError(f"hnet_type must be 'full' or 'chunked', got {hnet_type!r}")
+    cfg = base.replace(beta=float(beta), embedding_dim=int(embedding_dim), **changes)
+    validate_config(cfg)
+    return cfg
+
+
+class RegressionExplorer(_Displayable):
+    """β, embedding size and chunking of the hypernetwork on the regression tasks.
+
+    Clicking **Train** (or calling :meth:`train`) retrains the hypernetwork
+    with the chosen settings via ``training.train_continual``, with a progress
+    bar, then redraws the fits after each task and the MSE table. With
+    embedding size 2 the task-embedding plane is shown live while training.
+
+    Args:
+        base: hypernetwork configuration for the regression benchmark (its
+            iterations, lr, batch size, hidden layers, ... are kept).
+        benchmark: the regression benchmark (built from ``base`` if ``None``).
+        reference: ``{method name: final MSE per task}`` shown in the table
+            under the explorer's own row (e.g. the runs made earlier).
+        callback_every: training steps between two progress updates (and
+            embedding-trajectory points).
+        refresh_every: training steps between two heatmap refreshes.
+        resolution: grid points per axis of the heatmaps.
+        chunk_embedding_dim: chunk-embedding size of the chunked hypernetwork.
+    """
+
+    def __init__(self, base: ExperimentConfig, benchmark=None,
+                 reference: Mapping[str, Sequence[float]] | None = None,
+                 callback_every: int = 25, refresh_every: int = 500, resolution: int = 50,
+                 chunk_embedding_dim: int = 2):
+        validate_config(base)
+        if base.benchmark != "regression" or base.method != "hnet":
+            raise ValueError("base must be a hypernetwork configuration of the regression benchmark "
+                             f"(benchmark='regression', method='hnet'), got {base.benchmark!r}/{base.method!r}")
+        if base.iterations is None:
+            raise ValueError("base must give the training length in iterations (base.iterations), "
+                             f"got iterations=None, epochs={base.epochs!r}")
+        self.base = base
+        self.benchmark = benchmark if benchmark is not None else make_benchmark_for(base)
+        self.reference = dict(reference or {})
+        self.callback_every, self.refresh_every = callback_every, refresh_every
+        self.resolution, self.chunk_embedding_dim = resolution, chunk_embedding_dim
+        n = num_params(build_target(base, tuple(self.benchmark.input_shape),
+                                    self.benchmark.classes_per_task, regression=True))
+        self.num_target_weights = n
+        self.result = None
+
+        style, wide = {"description_width": "initial"}, widgets.Layout(width="420px")
+        betas = sorted(set(BETA_CHOICES) | {float(base.beta)})  # base's own β is always offered
+        self.beta = widgets.SelectionSlider(options=betas, value=float(base.beta),
+                                            description="β (regulariser)", style=style, layout=wide)
+        self.embedding_dim = widgets.IntSlider(value=base.embedding_dim, min=1, max=8,
+                                               description="task-embedding size", style=style, layout=wide)
+        self.hnet_type = widgets.ToggleButtons(options=["full", "chunked"], value=base.hnet_type,
+                                               description="hypernetwork", style=style)
+        self.chunk_size = widgets.IntSlider(value=base.chunk_size or max(1, n // 4), min=1, max=n,
+                                            description="chunk size", style=style, layout=wide)
+        self.train_button = widgets.Button(description="Train", button_style="primary", icon="play")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress",
+                                            style=style, layout=widgets.Layout(width="420px"))
+        self.status = widgets.HTML()
+        self.status.add_class("hnet-status")
+        self.fits = widgets.Image(format="png")
+        self.fits.add_class("hnet-fits")
+        self.table = widgets.HTML()
+        self.table.add_class("hnet-mse-table")
+        self.heatmap = EmbeddingSpaceView(self.benchmark.num_tasks)
+        self.heatmap_box = widgets.VBox([self.heatmap.widget])
+
+        for control in (self.beta, self.embedding_dim, self.hnet_type, self.chunk_size):
+            control.observe(self._settings_changed, names="value")
+        self.train_button.on_click(self.train)
+        controls = widgets.VBox([self.beta, self.embedding_dim, self.hnet_type, self.chunk_size,
+                                 widgets.HBox([self.train_button, self.progress]), self.status])
+        self.widget = widgets.VBox([controls, self.fits, self.table, self.heatmap_box])
+        self.widget.add_class("hnet-explorer")
+        self._settings_changed()
+
+    def config(self) -> ExperimentConfig:
+        """The configuration the controls describe (what :meth:`train` runs)."""
+        return explorer_config(self.base, self.beta.value, self.embedding_dim.value,
+                               self.hnet_type.value, self.chunk_size.value, self.chunk_embedding_dim)
+
+    def _settings_changed(self, change=None) -> None:
+        """Enable the chunk-size slider only for a chunked hypernetwork; describe the setting."""
+        self.chunk_size.disabled = self.hnet_type.value != "chunked"
+        cfg = self.config()
+        target = build_target(cfg, tuple(self.benchmark.input_shape), 1, regression=True)
+        h = build_hnet(cfg, target)
+        for _ in range(self.benchmark.num_tasks):
+            h.add_task()
+        self.status.value = (f"{cfg.hnet_type} hypernetwork: compression ratio "
+                             f"{compression_ratio(h, target):.2f} for {self.num_target_weights} "
+                             f"target weights. Press <b>Train</b> to retrain.")
+
+    def train(self, button=None):
+        """Retrain with the controls' settings and redraw everything; returns the ``ContinualResult``.
+
+        This is the Train button's click handler (``button`` is the clicked
+        button, unused). Errors are shown in the status line and re-raised.
+        """
+        cfg = self.config()
+        steps = cfg.iterations * cfg.num_tasks
+        self.progress.max, self.progress.value = steps, 0
+        self.train_button.disabled = True
+        self.status.value = f"training: {describe_config(cfg)}"
+        recorder = FitRecorder(self.benchmark)
+        monitor = None
+        if cfg.embedding_dim == 2:
+            self.heatmap_box.children = [self.heatmap.widget]
+            monitor = EmbeddingSpaceMonitor(benchmark_tasks_data(self.benchmark),
+                                            resolution=self.resolution,
+                                            refresh_every=self.refresh_every, on_refresh=self.heatmap)
+        else:
+            self.heatmap_box.children = [widgets.HTML(
+                "<i>The task-embedding plane is drawn for embedding size 2 only.</i>")]
+
+        def callback(state) -> None:
+            self.progress.value = state.global_step
+            recorder(state)
+            if monitor is not None:
+                monitor(state)
+
+        try:
+            result = train_continual(cfg, benchmark=self.benchmark, callback=callback,
+                                     callback_every=self.callback_every, progress=False)
+        except Exception as exc:
+            self.status.value = f"<span style='color:#b00'>training failed: {exc}</span>"
+            raise
+        finally:
+            self.train_button.disabled = False
+        self.result = result
+        self.draw(result, recorder.fits, cfg)
+        return result
+
+    def draw(self, result, fits, cfg: ExperimentConfig) -> None:
+        """Redraw the fits figure and the MSE table from a finished run."""
+        data = regression_data(self.benchmark)
+        fig = Figure(figsize=(3.4 * len(fits), 2.8))
+        axes = fig.subplots(1, len(fits), sharex=True, sharey=True)
+        plot_fits_after_each_task(data, fits, method="hnet", axes=np.atleast_1d(axes))
+        fig.tight_layout()
+        self.fits.value = figure_to_png(fig, close=False)
+        name = f"this run (β={cfg.beta:g}, emb {cfg.embedding_dim}, {cfg.hnet_type})"
+        table = metric_table({name: result.final, **self.reference})
+        self.table.value = _html_table(table, caption="test MSE after learning all tasks (lower is better)")
+        self.status.value = (f"done in {result.wall_time_s:.1f} s: {describe_config(cfg)}")
+
+
+def describe_config(cfg: ExperimentConfig) -> str:
+    """One line with the settings that define a regression run (hypernetwork ones only for ``hnet``)."""
+    target = f"target MLP hidden {cfg.target_hidden} ({cfg.target_activation})"
+    training = (f"{cfg.iterations} iterations/task, Adam lr {cfg.lr:g}, batch {cfg.batch_size}, "
+                f"seed {cfg.seed}")
+    if cfg.method != "hnet":
+        return f"method={cfg.method}, {target}, {training}"
+    chunks = (f" (chunk size {cfg.chunk_size}, chunk embedding {cfg.chunk_embedding_dim})"
+              if cfg.hnet_type == "chunked" else "")
+    return (f"method=hnet, β={cfg.beta:g}, lookahead={cfg.lookahead}, task embedding "
+            f"{cfg.embedding_dim}, {cfg.hnet_type} hypernetwork{chunks} hidden {cfg.hnet_hidden} "
+            f"({cfg.hnet_activation}), {target}, {training}")
