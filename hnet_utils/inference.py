@@ -1,0 +1,62 @@
+"""Task inference by predictive entropy (HNET+ENT).
+
+Without the task identity (scenarios CL2 and CL3), the hypernetwork still
+holds one weight set per learned task. HNET+ENT runs each input through *all*
+of them and trusts the one whose prediction is most confident, i.e. has the
+lowest entropy. Everything here is batched: the hypernetwork generates all
+weight sets in one call and the target network evaluates the input batch
+under all of them in one vmapped call (``targets.forward_with_weights``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .targets import forward_with_weights
+
+
+def predictive_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of ``softmax(logits)`` over the last dimension: (..., C) -> (...)."""
+    log_p = F.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
+
+
+def infer_task(logits_per_task: torch.Tensor) -> torch.Tensor:
+    """Index of the lowest-entropy task per sample: (T, N, C) -> (N,) long."""
+    if logits_per_task.dim() != 3:
+        raise ValueError("logits_per_task must have shape (T, N, C), got "
+                         f"{tuple(logits_per_task.shape)}")
+    return predictive_entropy(logits_per_task).argmin(dim=0)
+
+
+def all_task_logits(hnet: torch.nn.Module, target: torch.nn.Module, x: torch.Tensor,
+                    num_tasks: int | None = None) -> torch.Tensor:
+    """Outputs of ``target`` on ``x`` (N, ...) under the weights of the first
+    ``num_tasks`` task embeddings (default: all): shape (T, N, C)."""
+    num_tasks = hnet.num_tasks if num_tasks is None else num_tasks
+    if not 1 <= num_tasks <= hnet.num_tasks:
+        raise ValueError(f"num_tasks must be in [1, {hnet.num_tasks}] (learned embeddings), got {num_tasks}")
+    embeddings = torch.stack([hnet.task_embedding(t) for t in range(num_tasks)])
+    weights = hnet(embeddings=embeddings)  # (T, n)
+    return forward_with_weights(target, weights, x)
+
+
+def pick(logits_per_task: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
+    """The logits of the chosen task per sample: (T, N, C), (N,) -> (N, C)."""
+    n = logits_per_task.shape[1]
+    return logits_per_task[tasks, torch.arange(n, device=tasks.device)]
+
+
+@torch.no_grad()
+def predict_without_task_id(hnet: torch.nn.Module, target: torch.nn.Module, x: torch.Tensor,
+                            num_tasks: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """HNET+ENT prediction for a batch ``x`` (N, ...).
+
+    Returns ``(tasks, labels)``, both (N,) long: the inferred task and the
+    within-task class (0..C-1) predicted by that task's weights. The
+    class-incremental (CL3) prediction is ``tasks * C + labels``.
+    """
+    logits = all_task_logits(hnet, target, x, num_tasks)
+    tasks = infer_task(logits)
+    return tasks, pick(logits, tasks).argmax(dim=-1)

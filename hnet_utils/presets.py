@@ -1,0 +1,343 @@
+"""Experiment configuration: one flat dataclass, named presets, validation.
+
+Everything that defines a run lives in :class:`ExperimentConfig`, a flat,
+JSON-serialisable dataclass. A *preset* is a dict of overrides of its defaults;
+:func:`preset_config` applies a preset and then the caller's overrides, and
+validates the result so that bad input fails before any training starts.
+
+Presets
+-------
+``paper``
+    The settings of von Oswald et al. (2020), from the paper's appendix and the
+    authors' code defaults (chrhenning/hypercl, see docs/method.md section 4).
+    EWC / online EWC / SI strengths are not in that paper (it quotes those
+    baselines from van de Ven & Tolias 2019); we use the defaults of van de
+    Ven's ``continual-learning`` repository (``param_values.py``) per benchmark
+    and scenario. For the regression toy problem no published EWC/SI values
+    exist; ours are marked as our own choice in :data:`PRESETS`.
+``fast``
+    A tiny configuration that trains in seconds on a CPU: for smoke tests, CI
+    and notebooks in fast mode. Its numbers mean nothing.
+``paper_zenke`` (Split CIFAR only)
+    The paper's second CIFAR target network (Zenke et al. 2017 conv net).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+BENCHMARKS = ("regression", "permuted_mnist", "split_mnist", "split_cifar10_100", "split_cifar10")
+METHODS = ("hnet", "finetune", "scratch", "multitask", "ewc", "online_ewc", "si")
+SCENARIOS = (1, 2, 3)
+TARGETS = ("mlp", "zenke", "resnet32")
+HNET_TYPES = ("full", "chunked")
+REGULARIZERS = ("exact", "reference")
+ACTIVATIONS = ("relu", "elu", "sigmoid", "tanh", "linear")
+
+#: Largest number of tasks each benchmark can provide.
+MAX_TASKS = {
+    "regression": 3,
+    "permuted_mnist": 100_000,
+    "split_mnist": 5,
+    "split_cifar10_100": 6,
+    "split_cifar10": 5,
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything that defines one continual-learning run (flat, JSON-friendly).
+
+    Tuples are used for layer sizes; ``None`` means "not used / automatic".
+    See ``python -m hnet_utils.run --help`` for one line per field.
+    """
+
+    # what to run
+    benchmark: str = "split_mnist"
+    num_tasks: int = 5
+    method: str = "hnet"
+    scenario: int = 1
+    # target network
+    target: str = "mlp"
+    target_hidden: tuple[int, ...] = (400, 400)
+    target_activation: str = "relu"
+    # hypernetwork
+    hnet_type: str = "chunked"
+    embedding_dim: int = 96
+    chunk_embedding_dim: int | None = 96
+    chunk_size: int | None = 42_000
+    hnet_hidden: tuple[int, ...] = (10, 10)
+    hnet_activation: str = "relu"
+    # output regulariser
+    beta: float = 0.01
+    lookahead: bool = True
+    regularizer: str = "exact"
+    reg_subset: int | None = None
+    # optimisation (Adam)
+    lr: float = 1e-3
+    iterations: int | None = 2000
+    epochs: int | None = None
+    batch_size: int = 128
+    seed: int = 0
+    # baselines
+    ewc_lambda: float = 1e5
+    online_gamma: float = 1.0
+    fisher_samples: int | None = 1000
+    si_c: float = 10.0
+    si_epsilon: float = 0.1
+    # data and evaluation
+    train_subset: int | None = None
+    test_subset: int | None = None
+    eval_batch_size: int = 1000
+    device: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples become lists), ready for JSON."""
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ExperimentConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        unknown = sorted(set(data) - set(field_names()))
+        if unknown:
+            raise ValueError(f"unknown configuration field(s) {unknown}; allowed: {field_names()}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "ExperimentConfig":
+        """A copy with some fields changed (checked like :func:`preset_config` overrides)."""
+        _check_field_names(changes)
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def uses_epochs(self) -> bool:
+        """True when training length is given in epochs rather than iterations."""
+        return self.epochs is not None
+
+
+def field_names() -> list[str]:
+    """Names of all :class:`ExperimentConfig` fields, in declaration order."""
+    return [f.name for f in fields(ExperimentConfig)]
+
+
+#: Fields that define the shapes of the trained models (compared when loading checkpoints).
+ARCHITECTURE_FIELDS = (
+    "benchmark", "num_tasks", "method", "scenario", "target", "target_hidden",
+    "target_activation", "hnet_type", "embedding_dim", "chunk_embedding_dim",
+    "chunk_size", "hnet_hidden", "hnet_activation",
+)
+
+# --------------------------------------------------------------------------- presets
+
+_REGRESSION_PAPER = dict(
+    benchmark="regression", num_tasks=3, target="mlp", target_hidden=(10, 10),
+    target_activation="sigmoid", hnet_type="full", embedding_dim=2,
+    chunk_embedding_dim=None, chunk_size=None, hnet_hidden=(10, 10),
+    hnet_activation="sigmoid", beta=0.005, lookahead=True, lr=0.01,
+    iterations=4001, batch_size=32,
+    # our own choice (no published value for this toy problem):
+    ewc_lambda=10.0, si_c=1.0, fisher_samples=None,
+)
+
+_PERMUTED_PAPER = dict(
+    benchmark="permuted_mnist", num_tasks=10, target="mlp", target_hidden=(1000, 1000),
+    target_activation="relu", hnet_type="chunked", embedding_dim=24,
+    chunk_embedding_dim=8, chunk_size=78_000, hnet_hidden=(25, 25),
+    hnet_activation="elu", beta=0.1, lookahead=True, lr=1e-4, iterations=5000,
+    batch_size=128,
+    ewc_lambda={1: 100.0, 2: 100.0, 3: 100.0}, si_c={1: 10.0, 2: 10.0, 3: 5.0},
+)
+
+_SPLIT_MNIST_PAPER = dict(
+    benchmark="split_mnist", num_tasks=5, target="mlp", target_hidden=(400, 400),
+    target_activation="relu", hnet_type="chunked", embedding_dim=96,
+    chunk_embedding_dim=96, chunk_size=42_000, hnet_hidden=(10, 10),
+    hnet_activation="relu", beta=0.01, lookahead=True, lr=1e-3, iterations=2000,
+    batch_size=128,
+    ewc_lambda={1: 1e5, 2: 1e10, 3: 1e9}, si_c={1: 10.0, 2: 5e4, 3: 5e3},
+)
+
+_CIFAR_RESNET = dict(
+    target="resnet32", target_hidden=(), target_activation="relu",
+    hnet_type="chunked", embedding_dim=32, chunk_embedding_dim=32, chunk_size=7000,
+    hnet_hidden=(), hnet_activation="relu", beta=0.05, lookahead=True, lr=1e-3,
+    iterations=None, epochs=200, batch_size=32,
+)
+
+_CIFAR_ZENKE = dict(
+    target="zenke", target_hidden=(), target_activation="relu",
+    hnet_type="chunked", embedding_dim=48, chunk_embedding_dim=80, chunk_size=5500,
+    hnet_hidden=(100, 150, 200), hnet_activation="relu", beta=0.01, lookahead=True,
+    lr=1e-4, iterations=None, epochs=80, batch_size=256,
+)
+
+_FAST_COMMON = dict(iterations=30, epochs=None, batch_size=32, fisher_samples=64,
+                    train_subset=256, test_subset=128, eval_batch_size=256)
+
+#: PRESETS[benchmark][name] -> overrides of the ExperimentConfig defaults.
+#: A dict value keyed by scenario (1/2/3) is resolved for the chosen scenario.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "regression": {
+        "paper": _REGRESSION_PAPER,
+        "fast": {**_REGRESSION_PAPER, "iterations": 200, "train_subset": None,
+                 "test_subset": None, "eval_batch_size": 256},
+    },
+    "permuted_mnist": {
+        "paper": _PERMUTED_PAPER,
+        "fast": {**_PERMUTED_PAPER, **_FAST_COMMON, "num_tasks": 3,
+                 "target_hidden": (20,), "embedding_dim": 8, "chunk_embedding_dim": 4,
+                 "chunk_size": 2000, "hnet_hidden": (10,), "lr": 1e-3},
+    },
+    "split_mnist": {
+        "paper": _SPLIT_MNIST_PAPER,
+        "fast": {**_SPLIT_MNIST_PAPER, **_FAST_COMMON, "target_hidden": (20,),
+                 "embedding_dim": 8, "chunk_embedding_dim": 4, "chunk_size": 2000},
+    },
+    "split_cifar10_100": {
+        "paper": {**_CIFAR_RESNET, "benchmark": "split_cifar10_100", "num_tasks": 6},
+        "paper_zenke": {**_CIFAR_ZENKE, "benchmark": "split_cifar10_100", "num_tasks": 6},
+        "fast": {**_CIFAR_ZENKE, **_FAST_COMMON, "benchmark": "split_cifar10_100",
+                 "num_tasks": 2, "embedding_dim": 8, "chunk_embedding_dim": 4,
+                 "chunk_size": 4000, "hnet_hidden": (10,), "lr": 1e-3},
+    },
+    "split_cifar10": {
+        "paper": {**_CIFAR_RESNET, "benchmark": "split_cifar10", "num_tasks": 5},
+        "paper_zenke": {**_CIFAR_ZENKE, "benchmark": "split_cifar10", "num_tasks": 5},
+        "fast": {**_CIFAR_ZENKE, **_FAST_COMMON, "benchmark": "split_cifar10",
+                 "num_tasks": 2, "embedding_dim": 8, "chunk_embedding_dim": 4,
+                 "chunk_size": 4000, "hnet_hidden": (10,), "lr": 1e-3},
+    },
+}
+
+
+def preset_names(benchmark: str) -> list[str]:
+    """Names of the presets available for ``benchmark``."""
+    _check_choice("benchmark", benchmark, BENCHMARKS)
+    return sorted(PRESETS[benchmark])
+
+
+def preset_config(benchmark: str, name: str = "paper", /, **overrides: Any) -> ExperimentConfig:
+    """The configuration of preset ``name`` for ``benchmark`` with ``overrides`` applied.
+
+    ``overrides`` are field names of :class:`ExperimentConfig`. Scenario-dependent
+    preset values (EWC/SI strengths) are resolved after the overrides, so
+    ``preset_config("split_mnist", "paper", method="si", scenario=3)`` gets the
+    class-incremental SI strength. The result is validated
+    (:func:`validate_config`); an inconsistent override raises ``ValueError``.
+    """
+    _check_choice("benchmark", benchmark, BENCHMARKS)
+    if name not in PRESETS[benchmark]:
+        raise ValueError(f"unknown preset {name!r} for benchmark {benchmark!r}; "
+                         f"allowed: {preset_names(benchmark)}")
+    _check_field_names(overrides)
+    if overrides.get("benchmark", benchmark) != benchmark:
+        raise ValueError(f"override benchmark={overrides['benchmark']!r} contradicts the preset's "
+                         f"benchmark {benchmark!r}; pick the preset of that benchmark instead")
+    values = {**PRESETS[benchmark][name], **overrides}
+    scenario = values.get("scenario", ExperimentConfig.scenario)
+    for key, value in values.items():
+        if isinstance(value, dict):
+            if scenario not in value:
+                raise ValueError(f"scenario must be one of {sorted(value)} for preset {name!r}, got {scenario!r}")
+            values[key] = value[scenario]
+    cfg = ExperimentConfig(**values)
+    validate_config(cfg)
+    return cfg
+
+
+# ------------------------------------------------------------------------ validation
+
+
+def _check_field_names(values: dict[str, Any]) -> None:
+    unknown = sorted(set(values) - set(field_names()))
+    if unknown:
+        raise ValueError(f"unknown configuration field(s) {unknown}; allowed: {field_names()}")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _check_positive(name: str, value: Any, allow_none: bool = False, zero_ok: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or value < 0 or (value == 0 and not zero_ok):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ValueError(f"{name} must be a number {bound}{' or None' if allow_none else ''}, got {value!r}")
+
+
+def scenario_problem(method: str, scenario: int, benchmark: str) -> str | None:
+    """Why ``method`` cannot run ``scenario`` on ``benchmark`` (a sentence), or None if it can."""
+    if benchmark == "regression" and scenario != 1:
+        return ("benchmark 'regression' supports scenario 1 only (the tasks are regression "
+                "problems without classes to share or infer)")
+    if method == "scratch" and scenario != 1:
+        return ("method 'scratch' supports scenario 1 only: it keeps one separate network per "
+                "task and needs the task identity to pick it")
+    return None
+
+
+def validate_config(cfg: ExperimentConfig) -> None:
+    """Raise ``ValueError`` naming the field and what is allowed if ``cfg`` cannot run."""
+    _check_choice("benchmark", cfg.benchmark, BENCHMARKS)
+    _check_choice("method", cfg.method, METHODS)
+    _check_choice("scenario", cfg.scenario, SCENARIOS)
+    _check_choice("target", cfg.target, TARGETS)
+    _check_choice("hnet_type", cfg.hnet_type, HNET_TYPES)
+    _check_choice("regularizer", cfg.regularizer, REGULARIZERS)
+    _check_choice("target_activation", cfg.target_activation, ACTIVATIONS)
+    _check_choice("hnet_activation", cfg.hnet_activation, ACTIVATIONS)
+    problem = scenario_problem(cfg.method, cfg.scenario, cfg.benchmark)
+    if problem:
+        raise ValueError(problem)
+    if not isinstance(cfg.num_tasks, int) or not 1 <= cfg.num_tasks <= MAX_TASKS[cfg.benchmark]:
+        raise ValueError(f"num_tasks must be an integer in [1, {MAX_TASKS[cfg.benchmark]}] for "
+                         f"benchmark {cfg.benchmark!r}, got {cfg.num_tasks!r}")
+    if cfg.benchmark in ("regression", "permuted_mnist", "split_mnist") and cfg.target != "mlp":
+        raise ValueError(f"target {cfg.target!r} needs image inputs; benchmark {cfg.benchmark!r} "
+                         "gives flat vectors: use target='mlp'")
+    for name in ("target_hidden", "hnet_hidden"):
+        sizes = getattr(cfg, name)
+        if not isinstance(sizes, tuple) or not all(isinstance(s, int) and s > 0 for s in sizes):
+            raise ValueError(f"{name} must be a tuple of positive integers, got {sizes!r}")
+    if cfg.target != "mlp" and cfg.target_hidden:
+        raise ValueError(f"target_hidden is only used by target='mlp'; target {cfg.target!r} has a "
+                         f"fixed architecture, so set target_hidden=() (got {cfg.target_hidden!r})")
+    _check_positive("embedding_dim", cfg.embedding_dim)
+    if cfg.hnet_type == "chunked":
+        _check_positive("chunk_size", cfg.chunk_size)
+        _check_positive("chunk_embedding_dim", cfg.chunk_embedding_dim)
+    elif cfg.chunk_size is not None or cfg.chunk_embedding_dim is not None:
+        raise ValueError("hnet_type='full' does not use chunk_size / chunk_embedding_dim "
+                         f"(got {cfg.chunk_size!r} / {cfg.chunk_embedding_dim!r}); set both to None")
+    _check_positive("beta", cfg.beta, zero_ok=True)
+    _check_positive("reg_subset", cfg.reg_subset, allow_none=True)
+    _check_positive("lr", cfg.lr)
+    if (cfg.iterations is None) == (cfg.epochs is None):
+        raise ValueError("set exactly one of iterations and epochs (the other None), got "
+                         f"iterations={cfg.iterations!r}, epochs={cfg.epochs!r}")
+    _check_positive("iterations", cfg.iterations, allow_none=True)
+    _check_positive("epochs", cfg.epochs, allow_none=True)
+    for name in ("batch_size", "eval_batch_size"):
+        _check_positive(name, getattr(cfg, name))
+    if not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    _check_positive("ewc_lambda", cfg.ewc_lambda, zero_ok=True)
+    if not isinstance(cfg.online_gamma, (int, float)) or not 0.0 < cfg.online_gamma <= 1.0:
+        raise ValueError(f"online_gamma must be in (0, 1], got {cfg.online_gamma!r}")
+    _check_positive("fisher_samples", cfg.fisher_samples, allow_none=True)
+    _check_positive("si_c", cfg.si_c, zero_ok=True)
+    _check_positive("si_epsilon", cfg.si_epsilon)
+    _check_positive("train_subset", cfg.train_subset, allow_none=True)
+    _check_positive("test_subset", cfg.test_subset, allow_none=True)
+    if cfg.device is not None and not (cfg.device == "cpu" or str(cfg.device).startswith("cuda")
+                                       or cfg.device == "mps"):
+        raise ValueError(f"device must be None (automatic), 'cpu', 'cuda', 'cuda:N' or 'mps', got {cfg.device!r}")

@@ -1,0 +1,221 @@
+"""Results of a continual-learning run: JSON files and model checkpoints.
+
+:class:`ContinualResult` is a small object holding the metric matrix and its
+summaries, the full configuration and the software versions. It saves to and
+loads from JSON. Trained models are attached (``result.hnet``,
+``result.target``, ...) but never written to JSON; use :func:`save_checkpoint`
+/ :func:`load_checkpoint` for them.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .metrics import METRICS, summarize
+from .presets import ARCHITECTURE_FIELDS, ExperimentConfig
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of python, torch, torchvision, hnet_utils and the platform string."""
+    try:
+        import torchvision
+
+        tv = torchvision.__version__
+    except ImportError:  # pragma: no cover - torchvision is a requirement
+        tv = "not installed"
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torchvision": tv,
+        "hnet_utils": __version__,
+        "platform": platform.platform(),
+    }
+
+
+@dataclass
+class ContinualResult:
+    """Outcome of :func:`hnet_utils.training.train_continual`.
+
+    ``matrix[i][j]`` is the metric on task ``j`` after training task ``i``
+    (``None`` for ``j > i``). ``metric`` is ``"accuracy"`` (percent) or ``"mse"``.
+    ``task_inference_accuracy`` (percent per task, after the last task) is set
+    when the task identity was inferred (HNET+ENT in scenarios 2 and 3).
+    ``data`` describes the data actually used: its ``source`` (mirror, shipped
+    subset, ...), input shape, classes per task and samples per task.
+    """
+
+    config: dict[str, Any]
+    metric: str
+    matrix: list[list[float | None]]
+    wall_time_s: float
+    device: str
+    versions: dict[str, str] = field(default_factory=software_versions)
+    task_inference_accuracy: list[float] | None = None
+    data: dict[str, Any] | None = None
+    final: list[float] = field(init=False)
+    during: list[float] = field(init=False)
+    average_final: float = field(init=False)
+    backward_transfer: float = field(init=False)
+    # trained models, attached by the training loop; not part of the JSON
+    hnet: Any = field(default=None, repr=False, compare=False)
+    target: Any = field(default=None, repr=False, compare=False)
+    task_targets: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {list(METRICS)}, got {self.metric!r}")
+        summary = summarize(self.matrix)
+        self.final = summary["final"]
+        self.during = summary["during"]
+        self.average_final = summary["average_final"]
+        self.backward_transfer = summary["backward_transfer"]
+
+    @property
+    def average_task_inference_accuracy(self) -> float | None:
+        """Mean of :attr:`task_inference_accuracy` over tasks, or None when not applicable."""
+        if self.task_inference_accuracy is None:
+            return None
+        return sum(self.task_inference_accuracy) / len(self.task_inference_accuracy)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON content: configuration, metrics, timing, device and versions."""
+        return {
+            "config": self.config,
+            "metric": self.metric,
+            "matrix": self.matrix,
+            "during": self.during,
+            "final": self.final,
+            "average_final": self.average_final,
+            "backward_transfer": self.backward_transfer,
+            "task_inference_accuracy": self.task_inference_accuracy,
+            "data": self.data,
+            "wall_time_s": self.wall_time_s,
+            "device": self.device,
+            "versions": self.versions,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as indented JSON to ``path`` (folders are created)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ContinualResult":
+        """Read a result written by :meth:`save` (models are not restored)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no results file at {path}")
+        data = json.loads(path.read_text())
+        missing = [k for k in ("config", "metric", "matrix", "wall_time_s", "device", "versions")
+                   if k not in data]
+        if missing:
+            raise ValueError(f"{path} is not a results file: missing {missing}")
+        return cls(config=data["config"], metric=data["metric"], matrix=data["matrix"],
+                   wall_time_s=data["wall_time_s"], device=data["device"],
+                   versions=data["versions"],
+                   task_inference_accuracy=data.get("task_inference_accuracy"),
+                   data=data.get("data"))
+
+    @property
+    def experiment_config(self) -> ExperimentConfig:
+        """:attr:`config` as an :class:`~hnet_utils.presets.ExperimentConfig`."""
+        return ExperimentConfig.from_dict(self.config)
+
+
+# ----------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | Path, config: ExperimentConfig, models: dict[str, Any],
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Save model state dicts with the configuration that built them.
+
+    ``models`` maps a name to an ``nn.Module`` or a list of modules (e.g.
+    ``{"hnet": h, "target": net}`` or ``{"task_targets": [net0, net1]}``).
+    ``extra`` holds further tensors/numbers (e.g. the number of learned tasks).
+    The file loads with ``torch.load(..., weights_only=True)``.
+    """
+    states: dict[str, Any] = {}
+    for name, model in models.items():
+        if isinstance(model, (list, tuple)):
+            states[name] = [m.state_dict() for m in model]
+        elif model is not None:
+            states[name] = model.state_dict()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config.to_dict(), "states": states, "extra": extra or {}}, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw content of a checkpoint (``config`` dict, ``states``, ``extra``), loaded safely."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or not {"config", "states"} <= set(data):
+        raise ValueError(f"{path} is not a checkpoint written by save_checkpoint")
+    return data
+
+
+def architecture_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Human-readable ``field: stored X, expected Y`` lines for differing architecture fields."""
+
+    def norm(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+
+    return [f"{k}: checkpoint has {norm(stored.get(k))!r}, expected {norm(wanted.get(k))!r}"
+            for k in ARCHITECTURE_FIELDS if norm(stored.get(k)) != norm(wanted.get(k))]
+
+
+def load_state_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
+    """``module.load_state_dict(state)`` with a ``ValueError`` naming every mismatch."""
+    own = module.state_dict()
+    problems = [f"missing {k}" for k in own if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in own]
+    problems += [f"{k}: checkpoint shape {tuple(state[k].shape)}, model shape {tuple(v.shape)}"
+                 for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if problems:
+        raise ValueError(f"checkpoint does not fit {name} (different architecture): "
+                         + "; ".join(problems))
+    module.load_state_dict(state)
+
+
+def load_checkpoint(path: str | Path, config: ExperimentConfig | None = None,
+                    models: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load a checkpoint, checking that it fits before touching any model.
+
+    - ``config``: the architecture fields of this configuration must equal the
+      stored ones, else ``ValueError`` listing each differing field.
+    - ``models``: modules (or lists of modules) to load the stored states into,
+      by name; a shape or key mismatch raises ``ValueError`` naming it.
+
+    Returns the raw checkpoint dict (``config``, ``states``, ``extra``).
+    """
+    data = read_checkpoint(path)
+    if config is not None:
+        diffs = architecture_differences(data["config"], config.to_dict())
+        if diffs:
+            raise ValueError(f"checkpoint {path} was trained with another architecture: "
+                             + "; ".join(diffs))
+    for name, model in (models or {}).items():
+        if name not in data["states"]:
+            raise ValueError(f"checkpoint {path} has no {name!r}; it holds {sorted(data['states'])}")
+        state = data["states"][name]
+        if isinstance(model, (list, tuple)):
+            if len(model) != len(state):
+                raise ValueError(f"checkpoint holds {len(state)} {name}, got {len(model)} modules")
+            for i, (m, s) in enumerate(zip(model, state)):
+                load_state_checked(m, s, f"{name}[{i}]")
+        else:
+            load_state_checked(model, state, name)
+    return data

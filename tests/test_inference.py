@@ -1,0 +1,58 @@
+"""HNET+ENT task inference: entropy, picking, and the batched path through a hypernetwork."""
+
+import math
+
+import pytest
+import torch
+
+from hnet_utils.hypernet import HyperNetwork
+from hnet_utils.inference import (all_task_logits, infer_task, pick, predict_without_task_id,
+                                  predictive_entropy)
+from hnet_utils.targets import MLP, forward_with_weights, num_params
+
+
+def test_entropy_values():
+    assert predictive_entropy(torch.zeros(4)).item() == pytest.approx(math.log(4))
+    assert predictive_entropy(torch.tensor([100.0, 0.0])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_infer_task_picks_the_confident_task():
+    # 3 tasks, 4 samples, 2 classes; sample i is confidently classified by task i % 3
+    logits = torch.zeros(3, 4, 2)
+    for i, t in enumerate([0, 1, 2, 0]):
+        logits[t, i] = torch.tensor([0.0, 8.0]) if i % 2 else torch.tensor([8.0, 0.0])
+    tasks = infer_task(logits)
+    assert tasks.tolist() == [0, 1, 2, 0]
+    assert pick(logits, tasks).argmax(-1).tolist() == [0, 1, 0, 1]
+    with pytest.raises(ValueError, match=r"\(T, N, C\)"):
+        infer_task(torch.zeros(3, 2))
+
+
+def test_batched_inference_through_hypernetwork():
+    """Each task embedding is set so that its weights are confident exactly on 'its' inputs."""
+    torch.manual_seed(0)
+    target = MLP(in_features=2, hidden=(), out_features=2)  # linear: logits = W x + b
+    h = HyperNetwork(num_params(target), embedding_dim=4, hidden=())
+    for _ in range(2):
+        h.add_task()
+    # the two embeddings give weights confident on x[0]-direction or x[1]-direction inputs
+    weights = torch.tensor([[6.0, 0.0, -6.0, 0.0, 0.0, 0.0],
+                            [0.0, 6.0, 0.0, -6.0, 0.0, 0.0]])
+    with torch.no_grad():
+        h.output.weight.zero_()
+        h.output.bias.zero_()
+        h.output.weight[:, :2] = weights.T  # output = W e; e = one-hot(task)
+        h.task_embeddings[0].copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+        h.task_embeddings[1].copy_(torch.tensor([0.0, 1.0, 0.0, 0.0]))
+    x = torch.tensor([[1.0, 0.0], [0.0, -1.0], [-1.0, 0.0], [0.0, 1.0]])
+    logits = all_task_logits(h, target, x)
+    assert logits.shape == (2, 4, 2)
+    for t in range(2):  # same as evaluating each task's weights separately
+        torch.testing.assert_close(logits[t], forward_with_weights(target, h(task_id=t), x))
+    tasks, labels = predict_without_task_id(h, target, x)
+    assert tasks.tolist() == [0, 1, 0, 1]
+    assert labels.tolist() == [0, 1, 1, 0]
+    # restricted to the first task, everything is attributed to it
+    assert predict_without_task_id(h, target, x, num_tasks=1)[0].tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="num_tasks"):
+        all_task_logits(h, target, x, num_tasks=3)

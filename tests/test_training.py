@@ -1,0 +1,189 @@
+"""The continual-learning engine on tiny, fast configurations.
+
+Data: the generated regression tasks and the shipped MNIST-mini subset (or the
+mirror, when HNET_DATA_MIRROR is set); no internet needed.
+"""
+
+import pytest
+import torch
+
+from hnet_utils.benchmarks import make_benchmark
+from hnet_utils.presets import METHODS, preset_config, scenario_problem
+from hnet_utils.training import (BatchSampler, TrainState, load_run, save_run_checkpoint,
+                                 subset_indices, train_continual)
+
+@pytest.fixture(scope="module")
+def split_mnist():
+    return make_benchmark("split_mnist", num_tasks=5, seed=0)
+
+
+@pytest.fixture(scope="module")
+def regression_runs():
+    """HNET and fine-tuning on the paper's 3 regression tasks, 200 steps per task."""
+    return {m: train_continual(preset_config("regression", "fast", method=m), progress=False)
+            for m in ("hnet", "finetune")}
+
+
+def test_hnet_remembers_regression_task_1_better_than_finetuning(regression_runs):
+    hnet, finetune = regression_runs["hnet"], regression_runs["finetune"]
+    assert hnet.metric == finetune.metric == "mse"
+    # both learn task 1 well right after training it ...
+    assert hnet.during[0] < 0.05 and finetune.during[0] < 0.05
+    # ... but after tasks 2 and 3 fine-tuning has overwritten it, the hypernetwork has not
+    assert finetune.final[0] > 2.0
+    assert hnet.final[0] < finetune.final[0] / 5
+    assert hnet.average_final < finetune.average_final
+
+
+def test_same_config_gives_identical_results():
+    cfg = preset_config("regression", "fast", method="hnet", iterations=40)
+    a = train_continual(cfg, progress=False)
+    b = train_continual(cfg, progress=False)
+    assert a.matrix == b.matrix
+    for p, q in zip(a.hnet.parameters(), b.hnet.parameters()):
+        assert torch.equal(p, q)
+    c = train_continual(cfg.replace(seed=1), progress=False)
+    assert c.matrix != a.matrix
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("scenario", [1, 2, 3])
+def test_every_method_and_scenario_runs(split_mnist, method, scenario):
+    if scenario_problem(method, scenario, "split_mnist"):
+        with pytest.raises(ValueError, match="scenario 1 only"):
+            preset_config("split_mnist", "fast", method=method, scenario=scenario)
+        return
+    cfg = preset_config("split_mnist", "fast", method=method, scenario=scenario, num_tasks=3,
+                        iterations=15, test_subset=60)
+    r = train_continual(cfg, benchmark=split_mnist, progress=False)
+    assert r.metric == "accuracy" and len(r.matrix) == 3
+    for i, row in enumerate(r.matrix):
+        assert all(0.0 <= v <= 100.0 for v in row[:i + 1])
+        assert all(v is None for v in row[i + 1:])
+    assert r.data["test_samples_per_task"] == [60, 60, 60]
+    assert r.data["train_samples_per_task"] == [256, 256, 256]
+    inferred = method == "hnet" and scenario in (2, 3)
+    assert (r.task_inference_accuracy is not None) == inferred
+    assert (r.hnet is not None) == (method == "hnet")
+
+
+def test_scratch_keeps_one_frozen_network_per_task(split_mnist):
+    cfg = preset_config("split_mnist", "fast", method="scratch", num_tasks=3, iterations=20)
+    r = train_continual(cfg, benchmark=split_mnist, progress=False)
+    assert len(r.task_targets) == 3
+    for j in range(3):  # later tasks never touch the network of task j
+        column = [r.matrix[i][j] for i in range(j, 3)]
+        assert column == [column[0]] * len(column)
+
+
+def test_class_incremental_finetuning_forgets_old_classes(split_mnist):
+    """CL3 fine-tuning predicts only the newest classes: the classic failure HNET+ENT avoids."""
+    cfg = preset_config("split_mnist", "fast", method="finetune", scenario=3, num_tasks=2,
+                        iterations=60)
+    r = train_continual(cfg, benchmark=split_mnist, progress=False)
+    assert r.during[0] > 80.0
+    assert r.final[0] < 20.0
+
+
+def test_hnet_ent_task_inference_is_reported(split_mnist):
+    cfg = preset_config("split_mnist", "fast", method="hnet", scenario=3, num_tasks=2,
+                        iterations=60)
+    r = train_continual(cfg, benchmark=split_mnist, progress=False)
+    assert len(r.task_inference_accuracy) == 2
+    # a CL3 prediction is right only if the task was inferred right
+    for acc, inferred in zip(r.final, r.task_inference_accuracy):
+        assert acc <= inferred + 1e-9
+    assert r.average_task_inference_accuracy > 50.0  # better than guessing between 2 tasks
+
+
+def test_callback_every_n_steps_and_at_task_end():
+    seen: list[TrainState] = []
+    cfg = preset_config("regression", "fast", method="hnet", num_tasks=2, iterations=25)
+    train_continual(cfg, callback=seen.append, callback_every=10, progress=False)
+    steps = [(s.event, s.task, s.step) for s in seen]
+    assert steps == [("step", 0, 10), ("step", 0, 20), ("task_end", 0, 25),
+                     ("step", 1, 10), ("step", 1, 20), ("task_end", 1, 25)]
+    end = seen[2]
+    assert end.hnet is not None and end.target is not None and end.config is cfg
+    assert end.matrix[0][0] is not None and end.matrix[1][1] is None
+    assert seen[-1].global_step == 50 and isinstance(seen[-1].loss, float)
+    with pytest.raises(ValueError, match="callback_every"):
+        train_continual(cfg, callback=seen.append, callback_every=0, progress=False)
+
+
+@pytest.mark.parametrize("method", ["hnet", "scratch", "ewc"])
+def test_checkpoint_round_trip(tmp_path, split_mnist, method):
+    cfg = preset_config("split_mnist", "fast", method=method, num_tasks=2, iterations=10)
+    r = train_continual(cfg, benchmark=split_mnist, progress=False)
+    path = save_run_checkpoint(r, tmp_path / "run.pt")
+    loaded = load_run(path, config=cfg)
+    x, _ = split_mnist.tasks[1].tensors("test")
+    with torch.no_grad():
+        if method == "hnet":
+            for t in range(2):
+                torch.testing.assert_close(loaded["hnet"](task_id=t), r.hnet(task_id=t))
+        elif method == "scratch":
+            for t in range(2):
+                torch.testing.assert_close(loaded["task_targets"][t](x), r.task_targets[t](x))
+        else:
+            torch.testing.assert_close(loaded["target"](x), r.target.eval()(x))
+
+
+def test_checkpoint_of_other_architecture_is_a_clear_error(tmp_path, split_mnist):
+    cfg = preset_config("split_mnist", "fast", method="hnet", num_tasks=2, iterations=5)
+    r = train_continual(cfg, benchmark=split_mnist, progress=False)
+    path = save_run_checkpoint(r, tmp_path / "run.pt")
+    with pytest.raises(ValueError, match="chunk_size: checkpoint has 2000, expected 3000"):
+        load_run(path, config=cfg.replace(chunk_size=3000))
+    with pytest.raises(ValueError, match="target_hidden"):
+        load_run(path, config=cfg.replace(target_hidden=(30,)))
+
+
+def test_benchmark_must_match_config(split_mnist):
+    with pytest.raises(ValueError, match="only 5 tasks"):
+        train_continual(preset_config("permuted_mnist", "fast", num_tasks=6),
+                        benchmark=split_mnist, progress=False)
+    with pytest.raises(ValueError, match="does not match"):
+        train_continual(preset_config("regression", "fast"), benchmark=split_mnist, progress=False)
+
+
+def test_batch_sampler_visits_every_sample_once_per_epoch():
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.arange(10, 20)
+    sampler = BatchSampler(idx, 4, gen)
+    epoch = torch.cat([sampler.next() for _ in range(3)])
+    assert sorted(epoch.tolist()) == list(range(10, 20))
+    assert len(sampler.next()) == 4  # a new permutation starts
+
+
+def test_subset_indices_fixed_and_sorted():
+    a = subset_indices(100, 10, seed=3)
+    assert torch.equal(a, subset_indices(100, 10, seed=3)) and len(a.unique()) == 10
+    assert torch.equal(a, a.sort().values)
+    assert torch.equal(subset_indices(5, None, 0), torch.arange(5))
+    assert torch.equal(subset_indices(5, 9, 0), torch.arange(5))
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = preset_config("regression", "fast", device="cuda")
+    with pytest.raises(ValueError, match="CUDA, which is not available"):
+        train_continual(cfg, progress=False)
+
+
+def test_exact_and_reference_regularisers_train_alike():
+    """Same value and gradient in theory, so the same short run up to rounding."""
+    cfg = preset_config("regression", "fast", method="hnet", iterations=30)
+    exact = train_continual(cfg, progress=False)
+    reference = train_continual(cfg.replace(regularizer="reference"), progress=False)
+    for row_e, row_r in zip(exact.matrix, reference.matrix):
+        for e, r in zip(row_e, row_r):
+            assert (e is None and r is None) or e == pytest.approx(r, rel=1e-3, abs=1e-6)
+
+
+@pytest.mark.parametrize("changes", [dict(lookahead=False), dict(reg_subset=1),
+                                     dict(regularizer="reference", reg_subset=1)])
+def test_hnet_variants_run(changes):
+    cfg = preset_config("regression", "fast", method="hnet", iterations=20, **changes)
+    r = train_continual(cfg, progress=False)
+    assert len(r.final) == 3 and all(v >= 0 for v in r.final)
