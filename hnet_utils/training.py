@@ -311,6 +311,12 @@ def make_learner(cfg: ExperimentConfig, benchmark, device: torch.device,
     return TargetLearner(cfg, benchmark, make_target, device, generator, train_indices)
 
 
+def _batch(task, task_id: int, sampler: BatchSampler, device: torch.device):
+    """The next training batch of ``task`` as ``(task_id, x, y)`` on ``device``."""
+    x, y = task.batch("train", sampler.next())
+    return task_id, x.to(device), y.to(device)
+
+
 def train_continual(cfg: ExperimentConfig, benchmark=None, callback: Callable | None = None,
                     callback_every: int = 100, progress: bool = True) -> ContinualResult:
     """Learn the tasks of ``cfg`` one after the other and evaluate after each.
@@ -358,12 +364,9 @@ def train_continual(cfg: ExperimentConfig, benchmark=None, callback: Callable | 
                    disable=not progress, leave=False)
         loss = float("nan")
         for step in bar:
+            # multitask trains on all tasks seen so far, every other method on the current one
             learned = range(t + 1) if cfg.method == "multitask" else (t,)
-            batches = []
-            for j in learned:
-                x, y = tasks[j].batch("train", samplers[j].next())
-                batches.append((j, x.to(device), y.to(device)))
-            loss = learner.step(batches, t + 1)
+            loss = learner.step([_batch(tasks[j], j, samplers[j], device) for j in learned], t + 1)
             global_step += 1
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss:.4f}")

@@ -187,3 +187,22 @@ def test_hnet_variants_run(changes):
     cfg = preset_config("regression", "fast", method="hnet", iterations=20, **changes)
     r = train_continual(cfg, progress=False)
     assert len(r.final) == 3 and all(v >= 0 for v in r.final)
+
+
+@pytest.mark.parametrize("target, method, scenario", [
+    ("zenke", "hnet", 1), ("resnet32", "hnet", 3), ("resnet32", "finetune", 1)])
+def test_cifar_targets_run(target, method, scenario):
+    """Conv targets (ResNet-32 with per-task batch-norm statistics) through the engine."""
+    from hnet_utils import datasets
+
+    bench = make_benchmark("split_cifar10", num_tasks=2, seed=0,
+                           cifar10=datasets.load_shipped_cifar10())
+    extra = dict(chunk_size=7000, hnet_hidden=()) if target == "resnet32" else {}
+    cfg = preset_config("split_cifar10", "fast", method=method, scenario=scenario, target=target,
+                        iterations=2, test_subset=20, **extra)
+    r = train_continual(cfg, benchmark=bench, progress=False)
+    assert len(r.final) == 2 and all(0.0 <= v <= 100.0 for v in r.final)
+    assert (r.task_inference_accuracy is not None) == (scenario == 3)
+    if target == "resnet32" and method == "hnet":
+        # each task's batch-norm statistics were updated while training it
+        assert not torch.equal(r.target.bn.running_mean[0], r.target.bn.running_mean[1])
