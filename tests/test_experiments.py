@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from hnet_utils import benchmarks, experiments
+from hnet_utils import benchmarks, experiments, mnist_figures, mnist_widgets
 from hnet_utils.hypernet import HyperNetwork, compression_ratio, count_parameters
 from hnet_utils.inference import all_task_logits, infer_task
 from hnet_utils.results import ContinualResult
@@ -282,7 +282,7 @@ def test_plane_snapshot_grids_for_large_embeddings(split_mini):
     assert ((snap.grids >= 0) & (snap.grids <= 1)).all()
     lo, hi = snap.xs[0], snap.xs[-1]
     assert ((snap.embeddings[:, 0] > lo) & (snap.embeddings[:, 0] < hi)).all()
-    fig = experiments.plot_plane(snap, title="plane")
+    fig = mnist_figures.plot_plane(snap, title="plane")
     assert len(fig.axes) == 3  # two panels and the colour bar
 
 
@@ -292,34 +292,34 @@ def test_plane_snapshot_grids_for_large_embeddings(split_mini):
 def test_figures_draw_the_given_data(split_mini):
     results = {"HNET": fake_result([[99.0, None], [98.0, 97.0]]),
                "EWC": fake_result([[99.0, None], [60.0, 97.0]], method="ewc")}
-    fig = experiments.plot_accuracy_matrices(results)
+    fig = mnist_figures.plot_accuracy_matrices(results)
     assert [ax.get_title() for ax in fig.axes] == ["HNET: mean final 97.5%", "EWC: mean final 78.5%"]
     rows = [{"ratio": 0.5, "average_final": 90.0, "hnet_params": 10},
             {"ratio": 2.0, "average_final": 95.0, "hnet_params": 40}]
-    ax = experiments.plot_compression(rows).axes[0]
+    ax = mnist_figures.plot_compression(rows).axes[0]
     np.testing.assert_allclose(ax.lines[0].get_xdata(), [0.5, 2.0])
     timing = [{"num_old_tasks": t, "method": m, "ms": t * k} for t in (1, 2)
               for k, m in ((1, "exact"), (5, "reference"))]
-    ax = experiments.plot_regularizer_cost(timing).axes[0]
+    ax = mnist_figures.plot_regularizer_cost(timing).axes[0]
     assert len(ax.lines) == 2 and list(ax.lines[1].get_ydata()) == [5, 10]
-    fig = experiments.plot_during_and_final(results["EWC"])
+    fig = mnist_figures.plot_during_and_final(results["EWC"])
     np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [60.0, 97.0])
-    fig = experiments.plot_task_inference(np.array([[90.0, 10.0], [20.0, 80.0]]))
+    fig = mnist_figures.plot_task_inference(np.array([[90.0, 10.0], [20.0, 80.0]]))
     assert fig.axes[0].get_xlabel() == "inferred task"
-    fig = experiments.plot_task_examples(split_mini, num_tasks=2, num_images=3, side=28)
+    fig = mnist_figures.plot_task_examples(split_mini, num_tasks=2, num_images=3, side=28)
     assert len(fig.axes) == 6
 
 
 def test_beta_tradeoff_figure_and_unknown_beta():
     rows = [{"beta": b, "during": [99.0, 98.0], "final": [f, 98.0], "average_during": 98.5,
              "average_final": (f + 98) / 2} for b, f in ((0.0, 50.0), (0.01, 90.0), (1.0, 97.0))]
-    fig = experiments.plot_beta_tradeoff(rows, 0.01)
+    fig = mnist_figures.plot_beta_tradeoff(rows, 0.01)
     left, right = fig.axes
     assert left.get_title() == "β = 0.01"
     assert [p.get_height() for p in left.patches][2:] == [90.0, 98.0]
     np.testing.assert_allclose(right.lines[1].get_ydata(), [94.0, 97.5])  # β > 0 only (log axis)
     with pytest.raises(ValueError, match="beta"):
-        experiments.plot_beta_tradeoff(rows, 0.5)
+        mnist_figures.plot_beta_tradeoff(rows, 0.5)
 
 
 # ------------------------------------------------------------------------ widgets
@@ -328,7 +328,7 @@ def test_beta_tradeoff_figure_and_unknown_beta():
 def test_beta_explorer_redraws_when_driven_from_code():
     rows = [{"beta": b, "during": [99.0, 98.0], "final": [f, 98.0], "average_during": 98.5,
              "average_final": (f + 98) / 2} for b, f in ((0.01, 90.0), (1.0, 97.0))]
-    box, slider, image = experiments.beta_explorer(rows)
+    box, slider, image = mnist_widgets.beta_explorer(rows)
     first = image.value
     assert first[:4] == b"\x89PNG"
     slider.value = 1.0
@@ -338,7 +338,7 @@ def test_beta_explorer_redraws_when_driven_from_code():
 def test_embedding_explorer_trains_with_the_sliders_settings(split_mini):
     base = tiny_cfg(embedding_dim=2, iterations=4)
     data = [(x[:16], y[:16]) for x, y in (t.tensors("test") for t in split_mini.tasks)]
-    explorer = experiments.EmbeddingExplorer(base, split_mini, data, betas=(0.0, 0.5),
+    explorer = mnist_widgets.EmbeddingExplorer(base, split_mini, data, betas=(0.0, 0.5),
                                              embedding_dims=(2, 3), resolution=4,
                                              refresh_every=2, callback_every=1)
     result = explorer.train()  # 2-D: the live monitor refreshes the view
@@ -355,6 +355,6 @@ def test_embedding_explorer_trains_with_the_sliders_settings(split_mini):
     assert "principal directions" in explorer.status.value
     assert explorer.progress.value == explorer.progress.max == 8
     with pytest.raises(ValueError, match="tasks_data"):
-        experiments.EmbeddingExplorer(base, split_mini, data[:1])
+        mnist_widgets.EmbeddingExplorer(base, split_mini, data[:1])
     with pytest.raises(ValueError, match="embedding_dims"):
-        experiments.EmbeddingExplorer(base, split_mini, data, embedding_dims=(1,))
+        mnist_widgets.EmbeddingExplorer(base, split_mini, data, embedding_dims=(1,))
