@@ -16,8 +16,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
 	@touch $(STAMP)
 
+# JupyterLab refuses to run as root (containers, CI machines) unless told to.
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/ $(if $(NO_BROWSER),--no-browser,)
+	$(BIN)/jupyter lab notebooks/ $(if $(NO_BROWSER),--no-browser,) $(AS_ROOT)
 
 test: test-unit test-notebooks
 
