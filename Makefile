@@ -43,5 +43,5 @@ $(BROWSER_STAMP): requirements-browser.txt $(STAMP)
 	@touch $(BROWSER_STAMP)
 
 test-browser: $(BROWSER_STAMP)
-	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	$(BIN)/python tests/browser/run_notebook_in_browser.py
