@@ -1,0 +1,47 @@
+"""Pinned numbers of short fast-preset runs: a refactoring must not change what the engine computes.
+
+The matrices below were produced by the engine on the shipped MNIST-mini
+subset (no mirror) with one thread. A change that alters any of them changes
+behaviour, and must say so in its commit (and update the pin deliberately).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hnet_utils.presets import preset_config
+from hnet_utils.training import train_continual
+
+N = None
+PINNED = {
+    ("regression", "hnet", 1): [[0.01062142252922058, N, N],
+                                [0.37845523834228517, 0.37727401733398436, N],
+                                [0.45570026397705077, 0.41237998962402345, 0.17766422271728516]],
+    ("regression", "finetune", 1): [[0.0009654902666807175, N, N],
+                                    [0.5513912582397461, 0.3892683029174805, N],
+                                    [16.902894287109376, 4.720236206054688, 0.040538396835327145]],
+    ("split_mnist", "hnet", 1): [[100.0, N, N, N, N], [100.0, 89.0, N, N, N], [99.0, 75.0, 90.0, N, N],
+                                 [99.0, 83.0, 87.0, 98.0, N], [96.0, 81.0, 87.0, 99.0, 93.0]],
+    ("split_mnist", "hnet", 3): [[100.0, N, N, N, N], [100.0, 16.0, N, N, N], [88.0, 1.0, 52.0, N, N],
+                                 [84.0, 0.0, 43.0, 48.0, N], [68.0, 0.0, 38.0, 40.0, 32.0]],
+    ("split_mnist", "ewc", 1): [[99.0, N, N, N, N], [99.0, 52.0, N, N, N], [99.0, 52.0, 54.0, N, N],
+                                [99.0, 52.0, 53.0, 58.0, N], [99.0, 53.0, 54.0, 58.0, 50.0]],
+    ("split_mnist", "si", 2): [[99.0, N, N, N, N], [99.0, 47.0, N, N, N], [100.0, 48.0, 43.0, N, N],
+                               [100.0, 49.0, 44.0, 68.0, N], [100.0, 50.0, 43.0, 68.0, 51.0]],
+}
+
+
+@pytest.mark.parametrize("benchmark, method, scenario", list(PINNED))
+def test_fast_run_matches_pinned_matrix(no_mirror, benchmark, method, scenario):
+    cfg = preset_config(benchmark, "fast", method=method, scenario=scenario)
+    result = train_continual(cfg, progress=False)
+    for i, (row, pinned_row) in enumerate(zip(result.matrix, PINNED[benchmark, method, scenario])):
+        for j, (value, pinned) in enumerate(zip(row, pinned_row)):
+            if pinned is None:
+                assert value is None, (i, j)
+            elif benchmark == "regression":  # MSE: equal up to float noise
+                assert math.isclose(value, pinned, rel_tol=1e-3, abs_tol=1e-6), (i, j, value, pinned)
+            else:  # accuracy on 100 test images: the same images right
+                assert abs(value - pinned) < 0.5, (i, j, value, pinned)
