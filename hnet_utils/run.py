@@ -19,8 +19,9 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from .presets import (ACTIVATIONS, BENCHMARKS, HNET_TYPES, METHODS, PRESETS, REGULARIZERS,
-                      SCENARIOS, TARGETS, ExperimentConfig, preset_config)
+from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_TYPES, METHODS, REGULARIZERS,
+                                           SCENARIOS, TARGETS, ExperimentConfig, preset_config,
+                                           preset_names)
 
 #: One help line per configuration field (``--help`` documents every option).
 FIELD_HELP = {
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default="paper",
                         help="starting configuration: " + "; ".join(
-                            f"{b}: {', '.join(sorted(p))}" for b, p in PRESETS.items()))
+                            f"{b}: {', '.join(preset_names(b))}" for b in BENCHMARKS))
     parser.add_argument("--out", default=None, help="write the results JSON to this path")
     parser.add_argument("--checkpoint", default=None,
                         help="save the trained models to this path (torch.save; loads with weights_only=True)")
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None):
         return None
     import torch
 
-    from .training import save_run_checkpoint, train_continual
+    from hnet_utils.continual.training import train_continual
+    from hnet_utils.experiments.results import save_run_checkpoint
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -31,11 +31,9 @@ from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
-from hnet_utils import config  # noqa: E402
-from hnet_utils.datasets import (  # noqa: E402
+from hnet_utils import settings
+from hnet_utils.data.datasets import (
     CIFAR10_JPEG_SHA256, CIFAR10_JPEG_TARBALL, CIFAR10_MINI, CIFAR10_MINI_TARBALL, MNIST_MD5,
     MNIST_MINI, read_idx, verify_file, write_checksums, write_idx,
 )
@@ -104,9 +102,9 @@ def build_cifar10_mini(mirror: Path, out: Path, train_per_class: int = 200,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mirror", type=Path, default=config.mirror_dir(),
+    parser.add_argument("--mirror", type=Path, default=settings.mirror_dir(),
                         help="dataset mirror folder (default: $HNET_DATA_MIRROR)")
-    parser.add_argument("--out", type=Path, default=config.SHIPPED_DATA_DIR,
+    parser.add_argument("--out", type=Path, default=settings.SHIPPED_DATA_DIR,
                         help="where mnist-mini/ and cifar10-mini/ go (default: <repo>/data)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mnist-train", type=int, default=250, help="MNIST train images per digit")

@@ -22,7 +22,7 @@ import pytest
 import torch
 import torchvision
 
-from hnet_utils import datasets
+from hnet_utils.data import datasets
 
 #: The mirror as set when the session started (fixtures below may unset it).
 REAL_MIRROR = os.environ.get("HNET_DATA_MIRROR", "").strip() or None
@@ -98,7 +98,7 @@ def temp_mirror(monkeypatch, tmp_path, tmp_data_dir, mnist_mini) -> Path:
         datasets.write_idx(raw / f"{split}-labels-idx1-ubyte", labels.to(torch.uint8))
     monkeypatch.setattr(datasets, "MNIST_MD5", {p.name: _md5(p) for p in raw.iterdir()})
     tarball = mirror / datasets.CIFAR10_JPEG_TARBALL
-    shipped = datasets.config.SHIPPED_DATA_DIR / datasets.CIFAR10_MINI / datasets.CIFAR10_MINI_TARBALL
+    shipped = datasets.settings.SHIPPED_DATA_DIR / datasets.CIFAR10_MINI / datasets.CIFAR10_MINI_TARBALL
     with tarfile.open(shipped, "r:gz") as src, tarfile.open(tarball, "w:gz") as dst:
         kept = defaultdict(int)  # the first 10 train / 4 test JPEGs of each class, to stay fast
         for member in src:

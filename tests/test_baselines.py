@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from hnet_utils.ewc import EWC, diagonal_fisher
-from hnet_utils.si import SI
+from hnet_utils.continual.ewc import EWC, diagonal_fisher
+from hnet_utils.continual.si import SI
 
 
 def tiny_net(seed=0):

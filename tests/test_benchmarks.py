@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hnet_utils import benchmarks as B
-from hnet_utils.benchmarks import make_benchmark
-from hnet_utils.datasets import ImageData
+from hnet_utils.data import benchmarks as B
+from hnet_utils.data.benchmarks import make_benchmark
+from hnet_utils.data.datasets import ImageData
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from hnet_utils import run
-from hnet_utils.presets import ExperimentConfig, preset_config
-from hnet_utils.results import ContinualResult
+from hnet_utils.experiments.configs import ExperimentConfig, preset_config
+from hnet_utils.experiments.results import ContinualResult
 
 
 def fail(argv, capsys):
@@ -62,7 +62,7 @@ def test_bad_input_is_a_clear_error(argv, message, capsys, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("training must not start on bad input")
 
-    monkeypatch.setattr("hnet_utils.training.train_continual", no_training)
+    monkeypatch.setattr("hnet_utils.continual.training.train_continual", no_training)
     assert message in fail(argv, capsys)
 
 
@@ -87,7 +87,7 @@ def test_tiny_run_writes_json_and_checkpoint(tmp_path, capsys):
 
 
 def test_every_preset_is_valid():
-    from hnet_utils.presets import PRESETS
+    from hnet_utils.experiments.configs import PRESETS
 
     for benchmark, presets in PRESETS.items():
         for name in presets:

@@ -17,8 +17,10 @@ import pytest
 import torch
 import torchvision
 
-from hnet_utils import config, datasets
-from hnet_utils.datasets import CorruptFileError
+from hnet_utils import settings
+
+from hnet_utils.data import datasets
+from hnet_utils.data.datasets import CorruptFileError
 
 
 def flip_byte(path, position=-1):
@@ -60,7 +62,7 @@ def test_shipped_cifar10_subset_is_balanced_and_labelled_jpeg(cifar10_mini):
 
 def test_shipped_data_stay_small():
     files = [p for d in (datasets.MNIST_MINI, datasets.CIFAR10_MINI)
-             for p in (config.SHIPPED_DATA_DIR / d).iterdir()]
+             for p in (settings.SHIPPED_DATA_DIR / d).iterdir()]
     assert sum(p.stat().st_size for p in files) < 3_000_000
 
 
@@ -193,7 +195,7 @@ def test_real_mirror_cifar10_tarball_matches_published_sha256(real_mirror):
 def test_shipped_subsets_are_reproducible_from_the_real_mirror(real_mirror, tmp_path, mnist_mini):
     """scripts/make_mini_datasets.py rebuilds exactly the shipped images (compared decompressed,
     so a different zlib cannot make it fail)."""
-    path = config.REPO_ROOT / "scripts" / "make_mini_datasets.py"
+    path = settings.REPO_ROOT / "scripts" / "make_mini_datasets.py"
     spec = importlib.util.spec_from_file_location("make_mini_datasets", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
@@ -205,7 +207,7 @@ def test_shipped_subsets_are_reproducible_from_the_real_mirror(real_mirror, tmp_
         assert torch.equal(datasets.read_idx(folder / f"{split}-labels-idx1-ubyte.gz").long(), labels)
 
     folder = script.build_cifar10_mini(real_mirror, tmp_path)
-    shipped = config.SHIPPED_DATA_DIR / datasets.CIFAR10_MINI / datasets.CIFAR10_MINI_TARBALL
+    shipped = settings.SHIPPED_DATA_DIR / datasets.CIFAR10_MINI / datasets.CIFAR10_MINI_TARBALL
 
     def contents(tarball):
         with tarfile.open(tarball, "r:gz") as tar:
@@ -245,17 +247,17 @@ def test_corrupt_cache_file_is_not_used_nor_overwritten(mnist_cache, monkeypatch
 
 
 def test_corrupt_shipped_file_is_refused(no_mirror, tmp_data_dir, tmp_path, monkeypatch):
-    shutil.copytree(config.SHIPPED_DATA_DIR / datasets.MNIST_MINI, tmp_path / datasets.MNIST_MINI)
-    monkeypatch.setattr(config, "SHIPPED_DATA_DIR", tmp_path)
+    shutil.copytree(settings.SHIPPED_DATA_DIR / datasets.MNIST_MINI, tmp_path / datasets.MNIST_MINI)
+    monkeypatch.setattr(settings, "SHIPPED_DATA_DIR", tmp_path)
     flip_byte(tmp_path / datasets.MNIST_MINI / "train-labels-idx1-ubyte.gz", 20)
     with pytest.raises(CorruptFileError, match="train-labels-idx1-ubyte.gz.*make_mini_datasets"):
         datasets.load_mnist()
 
 
 def test_missing_manifest_is_refused(tmp_path, monkeypatch):
-    shutil.copytree(config.SHIPPED_DATA_DIR / datasets.MNIST_MINI, tmp_path / datasets.MNIST_MINI)
+    shutil.copytree(settings.SHIPPED_DATA_DIR / datasets.MNIST_MINI, tmp_path / datasets.MNIST_MINI)
     (tmp_path / datasets.MNIST_MINI / "SHA256SUMS").unlink()
-    monkeypatch.setattr(config, "SHIPPED_DATA_DIR", tmp_path)
+    monkeypatch.setattr(settings, "SHIPPED_DATA_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="SHA256SUMS"):
         datasets.load_shipped_mnist()
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from hnet_utils.embedding_grid import (EmbeddingSpaceMonitor, benchmark_tasks_data,
+from hnet_utils.viz.embedding_space import (EmbeddingSpaceMonitor, benchmark_tasks_data,
                                        evaluate_embedding_grid, grid_limits, make_grid)
-from hnet_utils.hypernet import ChunkedHyperNetwork, HyperNetwork
-from hnet_utils.targets import MLP, forward_with_weights, num_params
+from hnet_utils.networks.hypernet import ChunkedHyperNetwork, HyperNetwork
+from hnet_utils.networks.targets import MLP, forward_with_weights, num_params
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_monitor_limits_only_grow_and_reject_bad_input(small):
 
 
 def test_benchmark_tasks_data_reads_every_task():
-    from hnet_utils.benchmarks import make_benchmark
+    from hnet_utils.data.benchmarks import make_benchmark
 
     bench = make_benchmark("regression", num_tasks=3, seed=0)
     data = benchmark_tasks_data(bench, split="test", max_samples=10)

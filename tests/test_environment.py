@@ -7,7 +7,7 @@ import importlib.metadata
 
 import yaml
 
-from hnet_utils.config import REPO_ROOT
+from hnet_utils.settings import REPO_ROOT
 
 
 def parse_pins(lines: list[str]) -> dict[str, str]:

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hnet_utils.hypernet import (ChunkedHyperNetwork, HyperNetwork, compression_ratio,
+from hnet_utils.networks.hypernet import (ChunkedHyperNetwork, HyperNetwork, compression_ratio,
                                  count_parameters)
-from hnet_utils.targets import MLP, forward_with_weights, num_params, weight_init_std
+from hnet_utils.networks.targets import MLP, forward_with_weights, num_params, weight_init_std
 
 
 @pytest.fixture(autouse=True)

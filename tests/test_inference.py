@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from hnet_utils.hypernet import HyperNetwork
-from hnet_utils.inference import (all_task_logits, infer_task, pick, predict_without_task_id,
+from hnet_utils.networks.hypernet import HyperNetwork
+from hnet_utils.continual.inference import (all_task_logits, infer_task, pick, predict_without_task_id,
                                   predictive_entropy)
-from hnet_utils.targets import MLP, forward_with_weights, num_params
+from hnet_utils.networks.targets import MLP, forward_with_weights, num_params
 
 
 def test_entropy_values():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from hnet_utils.metrics import accuracy, average_final, backward_transfer, during, final, summarize
+from hnet_utils.continual.metrics import accuracy, average_final, backward_transfer, during, final, summarize
 
 # R[i][j]: accuracy on task j after training task i (None: not learned yet)
 R = [

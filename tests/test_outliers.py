@@ -5,10 +5,11 @@ import math
 import pytest
 import torch
 
-from hnet_utils.benchmarks import make_benchmark
-from hnet_utils.outliers import image_shape, mosaic, uniform_loss
-from hnet_utils.presets import preset_config
-from hnet_utils.training import HnetLearner, build_target, train_continual
+from hnet_utils.data.benchmarks import make_benchmark
+from hnet_utils.continual.outliers import image_shape, mosaic, uniform_loss
+from hnet_utils.experiments.configs import preset_config
+from hnet_utils.continual.learners import HnetLearner, build_target
+from hnet_utils.continual.training import train_continual
 
 
 def test_image_shape_of_flat_and_image_inputs():
@@ -78,7 +79,7 @@ def test_mosaic_figure_shows_images_and_mosaics_and_keeps_the_random_state():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hnet_utils.mnist_figures import plot_mosaic_examples
+    from hnet_utils.viz.figures import plot_mosaic_examples
 
     bench = make_benchmark("split_mnist", num_tasks=2, seed=0)
     state = torch.random.get_rng_state()

@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from hnet_utils.presets import preset_config
-from hnet_utils.training import train_continual
+from hnet_utils.experiments.configs import preset_config
+from hnet_utils.continual.training import train_continual
 
 N = None
 PINNED = {

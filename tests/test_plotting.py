@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hnet_utils import plotting
+from hnet_utils.viz import figures as plotting
 
 
 @pytest.fixture(autouse=True)
@@ -135,8 +135,8 @@ def test_plot_curves_one_line_per_weight_set():
 
 
 def test_parameter_table_counts_and_ratio():
-    from hnet_utils.hypernet import ChunkedHyperNetwork, HyperNetwork
-    from hnet_utils.targets import MLP, num_params
+    from hnet_utils.networks.hypernet import ChunkedHyperNetwork, HyperNetwork
+    from hnet_utils.networks.targets import MLP, num_params
 
     target = MLP(3, (4,), 2)                              # 3*4+4 + 4*2+2 = 26 weights
     full = HyperNetwork(26, embedding_dim=2, hidden=())
@@ -173,9 +173,9 @@ class State:
 
 
 def test_fit_recorder_per_method():
-    from hnet_utils.benchmarks import make_benchmark
-    from hnet_utils.hypernet import HyperNetwork
-    from hnet_utils.targets import MLP, forward_with_weights, num_params
+    from hnet_utils.data.benchmarks import make_benchmark
+    from hnet_utils.networks.hypernet import HyperNetwork
+    from hnet_utils.networks.targets import MLP, forward_with_weights, num_params
 
     bench = make_benchmark("regression", num_tasks=3, seed=0)
     torch.manual_seed(0)

@@ -5,8 +5,8 @@ import copy
 import pytest
 import torch
 
-from hnet_utils.hypernet import ChunkedHyperNetwork, HyperNetwork
-from hnet_utils.regularizer import OutputRegularizer, adam_lookahead
+from hnet_utils.networks.hypernet import ChunkedHyperNetwork, HyperNetwork
+from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
 
 REL_TOL = 1e-4
 

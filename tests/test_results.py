@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from hnet_utils.presets import ExperimentConfig, preset_config
-from hnet_utils.results import ContinualResult, load_checkpoint, save_checkpoint, software_versions
-from hnet_utils.targets import MLP
+from hnet_utils.experiments.configs import ExperimentConfig, preset_config
+from hnet_utils.experiments.results import ContinualResult, load_checkpoint, save_checkpoint, software_versions
+from hnet_utils.networks.targets import MLP
 
 MATRIX = [[98.0, None], [90.0, 97.0]]
 

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from hnet_utils import config
+from hnet_utils import settings
 
-SCRIPT = config.REPO_ROOT / "results" / "make_tables.py"
+SCRIPT = settings.REPO_ROOT / "scripts" / "make_tables.py"
 
 
 def load_script():
@@ -22,13 +22,13 @@ def test_readme_tables_match_the_json_files():
     runs = tables.load_runs()
     assert runs, "results/ holds no results JSON"
     text = tables.README.read_text()
-    assert tables.render(text, runs) == text, "run: python results/make_tables.py"
+    assert tables.render(text, runs) == text, "run: python scripts/make_tables.py"
 
 
 def test_tables_follow_the_json_files(tmp_path):
     tables = load_script()
     name = "split_mnist_hnet_cl3.json"
-    shutil.copy(config.REPO_ROOT / "results" / name, tmp_path / name)
+    shutil.copy(settings.REPO_ROOT / "results" / name, tmp_path / name)
     (tmp_path / "notes.json").write_text('{"not": "a result"}')  # other JSON files are skipped
     runs = tables.load_runs(tmp_path)
     assert list(runs) == [name]

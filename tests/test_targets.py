@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from hnet_utils.targets import (MLP, ResNet32, ZenkeNet, flatten_params, forward_with_weights,
+from hnet_utils.networks.targets import (MLP, ResNet32, ZenkeNet, flatten_params, forward_with_weights,
                                 num_params, param_shapes, unflatten_weights, weight_init_std)
 
 

@@ -7,10 +7,10 @@ mirror, when HNET_DATA_MIRROR is set); no internet needed.
 import pytest
 import torch
 
-from hnet_utils.benchmarks import make_benchmark
-from hnet_utils.presets import METHODS, preset_config, scenario_problem
-from hnet_utils.training import (BatchSampler, TrainState, load_run, save_run_checkpoint,
-                                 subset_indices, train_continual)
+from hnet_utils.continual.training import BatchSampler, TrainState, subset_indices, train_continual
+from hnet_utils.data.benchmarks import make_benchmark
+from hnet_utils.experiments.configs import METHODS, preset_config, scenario_problem
+from hnet_utils.experiments.results import load_run, save_run_checkpoint
 
 @pytest.fixture(scope="module")
 def split_mnist():
@@ -193,7 +193,7 @@ def test_hnet_variants_run(changes):
     ("zenke", "hnet", 1), ("resnet32", "hnet", 3), ("resnet32", "finetune", 1)])
 def test_cifar_targets_run(target, method, scenario):
     """Conv targets (ResNet-32 with per-task batch-norm statistics) through the engine."""
-    from hnet_utils import datasets
+    from hnet_utils.data import datasets
 
     bench = make_benchmark("split_cifar10", num_tasks=2, seed=0,
                            cifar10=datasets.load_shipped_cifar10())

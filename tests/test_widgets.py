@@ -9,11 +9,11 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from hnet_utils.benchmarks import make_benchmark
-from hnet_utils.embedding_grid import EmbeddingSnapshot
-from hnet_utils.targets import MLP, num_params
-from hnet_utils.training import preset_config
-from hnet_utils import widgets as W
+from hnet_utils.data.benchmarks import make_benchmark
+from hnet_utils.viz.embedding_space import EmbeddingSnapshot
+from hnet_utils.networks.targets import MLP, num_params
+from hnet_utils.experiments.configs import describe_config, preset_config
+from hnet_utils.viz import widgets as W
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -126,6 +126,6 @@ def test_compression_curve_matches_parameter_counts():
 
 
 def test_describe_config_names_method_specific_settings():
-    assert "beta=0.005" in W.describe_config(tiny_config())
-    text = W.describe_config(tiny_config(method="finetune"))
+    assert "beta=0.005" in describe_config(tiny_config())
+    text = describe_config(tiny_config(method="finetune"))
     assert "method=finetune" in text and "beta" not in text

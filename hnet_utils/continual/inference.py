@@ -10,10 +10,11 @@ under all of them in one vmapped call (``targets.forward_with_weights``).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .targets import forward_with_weights
+from hnet_utils.networks.targets import forward_with_weights
 
 
 def predictive_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -60,3 +61,55 @@ def predict_without_task_id(hnet: torch.nn.Module, target: torch.nn.Module, x: t
     logits = all_task_logits(hnet, target, x, num_tasks)
     tasks = infer_task(logits)
     return tasks, pick(logits, tasks).argmax(dim=-1)
+
+
+
+
+@torch.no_grad()
+def entropies_per_task(hnet, target, x: torch.Tensor, num_tasks: int | None = None) -> np.ndarray:
+    """Predictive entropy (nats) of every input under every task's weights: (N, T).
+
+    HNET+ENT picks, per row, the task with the smallest entry.
+    """
+    logits = all_task_logits(hnet, target, x, num_tasks)  # (T, N, C)
+    return predictive_entropy(logits).T.cpu().numpy()
+
+
+@torch.no_grad()
+def task_inference_confusion(hnet, target, benchmark, num_tasks: int | None = None,
+                             split: str = "test", max_samples: int | None = None,
+                             batch_size: int = 1000) -> np.ndarray:
+    """How often HNET+ENT picks each task, per true task.
+
+    Every input of task ``t`` is run through the weights of all learned
+    embeddings; the one with the lowest predictive entropy is the inferred
+    task (``inference.infer_task``).
+
+    Args:
+        hnet, target: a trained hypernetwork and its target network.
+        benchmark: the benchmark the tasks come from.
+        num_tasks: tasks to consider (default: all embeddings of ``hnet``).
+        split: data split to use.
+        max_samples: at most this many samples per task (the first ones).
+        batch_size: inputs per batched call.
+
+    Returns:
+        (T, T) array in percent: row ``t`` = true task, column ``s`` = share of
+        its samples inferred as task ``s``. The diagonal is the task-inference
+        accuracy per task.
+    """
+    num_tasks = hnet.num_tasks if num_tasks is None else num_tasks
+    if not isinstance(num_tasks, int) or not 1 <= num_tasks <= hnet.num_tasks:
+        raise ValueError(f"num_tasks must be an int in [1, {hnet.num_tasks}], got {num_tasks!r}")
+    if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 1):
+        raise ValueError(f"max_samples must be a positive integer or None, got {max_samples!r}")
+    device = next(hnet.parameters()).device
+    counts = np.zeros((num_tasks, num_tasks))
+    for t in range(num_tasks):
+        x_all, _ = benchmark.tasks[t].tensors(split)
+        if max_samples is not None:
+            x_all = x_all[:max_samples]
+        for x in x_all.split(batch_size):
+            inferred = infer_task(all_task_logits(hnet, target, x.to(device), num_tasks))
+            counts[t] += np.bincount(inferred.cpu().numpy(), minlength=num_tasks)
+    return 100.0 * counts / counts.sum(axis=1, keepdims=True)

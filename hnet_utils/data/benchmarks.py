@@ -32,8 +32,8 @@ from typing import Callable, Iterator, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from . import datasets
-from .datasets import ImageData
+from hnet_utils.data import datasets
+from hnet_utils.data.datasets import ImageData
 
 SPLITS = ("train", "val", "test")
 

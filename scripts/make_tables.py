@@ -5,8 +5,8 @@ Every number in those tables comes from a results JSON written by
 shown for each run is rebuilt from the configuration stored in its JSON
 (``hnet_utils.run.config_to_argv``), so it reproduces that run.
 
-    python results/make_tables.py           # rewrite the tables in results/README.md
-    python results/make_tables.py --check   # exit 1 if the README is out of date
+    python scripts/make_tables.py           # rewrite the tables in results/README.md
+    python scripts/make_tables.py --check   # exit 1 if the README is out of date
 
 The tables sit between ``<!-- BEGIN name -->`` and ``<!-- END name -->``
 markers in the README; text outside the markers is left alone.
@@ -21,12 +21,13 @@ import statistics
 import sys
 from pathlib import Path
 
-from hnet_utils.experiments import PUBLISHED
-from hnet_utils.presets import preset_config
-from hnet_utils.results import ContinualResult
+from hnet_utils import settings
+from hnet_utils.experiments.configs import preset_config
+from hnet_utils.experiments.results import ContinualResult
+from hnet_utils.experiments.studies import PUBLISHED
 from hnet_utils.run import config_to_argv
 
-RESULTS_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = settings.REPO_ROOT / "results"
 README = RESULTS_DIR / "README.md"
 METHOD_LABELS = {"finetune": "fine-tuning", "scratch": "from scratch", "multitask": "multitask",
                  "ewc": "EWC", "online_ewc": "online EWC", "si": "SI"}
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     new = render(text, load_runs())
     if args.check:
         if new != text:
-            print("results/README.md is out of date: run python results/make_tables.py")
+            print("results/README.md is out of date: run python scripts/make_tables.py")
             return 1
         print("results/README.md matches the JSON files")
         return 0

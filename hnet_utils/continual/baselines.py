@@ -23,12 +23,15 @@ Output layer per scenario (C = classes per task, K = number of tasks):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .ewc import EWC, diagonal_fisher
-from .si import SI
+from hnet_utils.continual.ewc import EWC, diagonal_fisher
+from hnet_utils.continual.learners import Batch, Prediction
+from hnet_utils.continual.si import SI
 
 
 class TargetLearner:
@@ -76,27 +79,35 @@ class TargetLearner:
             y = y + task * self.classes
         return F.cross_entropy(out, y)
 
-    def logits(self, x: torch.Tensor, task: int, seen: int) -> torch.Tensor:
-        """Evaluation outputs for a test batch of ``task`` after ``seen`` tasks."""
+    def _bn_task(self, task: int) -> int:
+        """Batch-norm statistics of ``task``: its own in CL1, one shared set otherwise."""
+        return task if self.cfg.scenario == 1 else 0
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, task: int, seen: int) -> Prediction:
+        """Outputs (regression) or predicted labels for a test batch of ``task`` after ``seen`` tasks."""
         net = self.task_targets[task] if self.cfg.method == "scratch" else self.target
-        if hasattr(net, "use_task_bn"):  # per-task batch-norm statistics need the task id
-            net.use_task_bn(task if self.cfg.scenario == 1 else 0)
-        return self.outputs(net, x, task, seen)
+        net.use_task_bn(self._bn_task(task))
+        out = self.outputs(net, x, task, seen)
+        return Prediction(out if self.regression else out.argmax(-1), None)
 
     # ------------------------------------------------------------------ training
+    def batch_tasks(self, task: int) -> Sequence[int]:
+        """Multitask trains on all tasks learned so far, every other baseline on the current one."""
+        return range(task + 1) if self.cfg.method == "multitask" else (task,)
+
     def start_task(self, task: int) -> None:
         """Prepare learning ``task``: fresh net for scratch, new Adam, SI path integral."""
         if self.cfg.method == "scratch" and task > 0:
             self.target = self.make_target()
-        if hasattr(self.target, "use_task_bn"):
-            self.target.use_task_bn(task if self.cfg.scenario == 1 else 0)
+        self.target.use_task_bn(self._bn_task(task))
         self.target.train()
         self.optimizer = torch.optim.Adam(self.target.parameters(), lr=self.cfg.lr)
         if self.si is not None:
             self.si.begin_task()
 
-    def step(self, batches: list[tuple[int, torch.Tensor, torch.Tensor]], seen: int) -> float:
-        """One Adam step on ``batches`` [(task, x, y), ...]; returns the total loss."""
+    def step(self, batches: list[Batch], seen: int) -> torch.Tensor:
+        """One Adam step on ``batches`` [(task, x, y), ...]; returns the detached total loss."""
         self.optimizer.zero_grad(set_to_none=True)
         loss = torch.stack([self.task_loss(self.target, x, y, t, seen) for t, x, y in batches]).mean()
         loss.backward()
@@ -113,7 +124,7 @@ class TargetLearner:
         self.optimizer.step()
         if self.si is not None:
             self.si.after_step()
-        return float(total)
+        return total
 
     def end_task(self, task: int) -> None:
         """After ``task``: store the scratch net, or consolidate EWC / SI."""

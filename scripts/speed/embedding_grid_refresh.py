@@ -18,8 +18,8 @@ this process, with ``--threads`` torch threads (the notebooks use 1).
 
 The last line printed is one JSON object with all numbers.
 
-    python benchmarks/embedding_grid_refresh.py                  # 50 x 50, 20 repeats
-    python benchmarks/embedding_grid_refresh.py --resolution 100 --repeats 5
+    python scripts/speed/embedding_grid_refresh.py                  # 50 x 50, 20 repeats
+    python scripts/speed/embedding_grid_refresh.py --resolution 100 --repeats 5
 """
 
 from __future__ import annotations
@@ -37,13 +37,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import torch  # noqa: E402
+import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hnet_utils.benchmarks import make_benchmark  # noqa: E402
-from hnet_utils.embedding_grid import EmbeddingSpaceMonitor, benchmark_tasks_data  # noqa: E402
-from hnet_utils.training import build_hnet, build_target, preset_config  # noqa: E402
-from hnet_utils.widgets import EmbeddingSpaceView  # noqa: E402
+from hnet_utils.data.benchmarks import make_benchmark
+from hnet_utils.viz.embedding_space import EmbeddingSpaceMonitor, benchmark_tasks_data
+from hnet_utils.continual.training import build_hnet, build_target, preset_config
+from hnet_utils.viz.widgets import EmbeddingSpaceView
 
 TARGET_S = 0.5
 

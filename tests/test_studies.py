@@ -1,4 +1,5 @@
-"""Tests for hnet_utils.experiments: the studies behind notebooks 02 and 03.
+"""Tests of the studies (hnet_utils.studies.studies) and of what they feed:
+teaching presets, task-inference confusion, embedding planes, figures and widgets.
 
 Everything runs on the shipped MNIST-mini subset with tiny models and a few
 steps, so the whole file takes seconds.
@@ -15,12 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from hnet_utils import benchmarks, experiments, mnist_figures, mnist_widgets
-from hnet_utils.hypernet import HyperNetwork, compression_ratio, count_parameters
-from hnet_utils.inference import all_task_logits, infer_task
-from hnet_utils.results import ContinualResult
-from hnet_utils.targets import MLP, num_params
-from hnet_utils.widgets import make_hypernetwork
+from hnet_utils.continual import inference
+from hnet_utils.continual.inference import all_task_logits, infer_task
+from hnet_utils.data import benchmarks
+from hnet_utils.experiments import studies
+from hnet_utils.experiments.configs import describe_config, preset_config
+from hnet_utils.experiments.results import ContinualResult
+from hnet_utils.networks.hypernet import HyperNetwork, compression_ratio, count_parameters, make_hypernetwork
+from hnet_utils.networks.targets import MLP, num_params
+from hnet_utils.viz import embedding_space, figures, widgets
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +36,7 @@ def close_figures():
 @pytest.fixture(scope="module")
 def split_mini():
     """SplitMNIST (2 tasks) built from the shipped MNIST-mini subset."""
-    from hnet_utils import datasets
+    from hnet_utils.data import datasets
 
     return benchmarks.split_mnist(num_tasks=2, mnist=datasets.load_shipped_mnist())
 
@@ -42,7 +46,7 @@ def tiny_cfg(**overrides):
     values = dict(num_tasks=2, target_hidden=(8,), embedding_dim=4, chunk_embedding_dim=2,
                   chunk_size=500, hnet_hidden=(8,), iterations=5, batch_size=16,
                   train_subset=64, test_subset=32, eval_batch_size=64, device="cpu")
-    return experiments.teaching_config("split_mnist", fast=True, **{**values, **overrides})
+    return preset_config("split_mnist", "teaching", fast=True, **{**values, **overrides})
 
 
 def fake_result(matrix, method="hnet", scenario=1):
@@ -53,33 +57,34 @@ def fake_result(matrix, method="hnet", scenario=1):
 # ----------------------------------------------------------------- configurations
 
 
-def test_teaching_config_full_fast_and_overrides(monkeypatch):
-    full = experiments.teaching_config("permuted_mnist", fast=False)
+def test_teaching_presets_full_fast_and_overrides(monkeypatch):
+    full = preset_config("permuted_mnist", "teaching")
     assert (full.num_tasks, full.target_hidden, full.iterations) == (10, (256, 256), 1500)
-    fast = experiments.teaching_config("permuted_mnist", fast=True)
+    fast = preset_config("permuted_mnist", "teaching", fast=True)
     assert fast.num_tasks < full.num_tasks and fast.iterations < full.iterations
     assert fast.train_subset is not None
+    # one fast-mode rule: the caller passes fast=...; the environment does not change a preset
     monkeypatch.setenv("HNET_FAST", "1")
-    assert experiments.teaching_config("permuted_mnist") == fast
-    monkeypatch.setenv("HNET_FAST", "0")
-    assert experiments.teaching_config("permuted_mnist") == full
+    assert preset_config("permuted_mnist", "teaching") == full
     # scenario-dependent baseline strengths come from the paper preset
-    ewc3 = experiments.teaching_config("split_mnist", fast=False, method="ewc", scenario=3)
+    ewc3 = preset_config("split_mnist", "teaching", method="ewc", scenario=3)
     assert ewc3.ewc_lambda == 1e9 and ewc3.target_hidden == (100, 100)
-    with pytest.raises(ValueError, match="name"):
-        experiments.teaching_config("cifar", fast=False)
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset_config("split_mnist", "cifar")
     with pytest.raises(ValueError, match="unknown configuration field"):
-        experiments.teaching_config("split_mnist", fast=False, betta=1.0)
+        preset_config("split_mnist", "teaching", betta=1.0)
+    # --preset fast is the paper preset in fast mode
+    assert preset_config("split_mnist", "fast") == preset_config("split_mnist", "paper", fast=True)
 
 
 def test_describe_config_names_the_settings_of_each_method():
-    hnet = experiments.describe_config(tiny_cfg())
+    hnet = describe_config(tiny_cfg())
     assert "beta=0.01" in hnet and "chunk_size=500" in hnet and "ewc_lambda" not in hnet
-    si = experiments.describe_config(tiny_cfg(method="si"))
+    si = describe_config(tiny_cfg(method="si"))
     assert "si_c=" in si and "beta" not in si
-    assert experiments.describe_config({"a": 1, "b": 2}, fields=["b"]) == "b=2"
+    assert describe_config({"a": 1, "b": 2}, fields=["b"]) == "b=2"
     with pytest.raises(ValueError, match="not configuration fields"):
-        experiments.describe_config(tiny_cfg(), fields=["nope"])
+        describe_config(tiny_cfg(), fields=["nope"])
 
 
 # -------------------------------------------------------------------- compression
@@ -87,15 +92,15 @@ def test_describe_config_names_the_settings_of_each_method():
 
 def test_target_num_weights_matches_the_engine():
     cfg = tiny_cfg()
-    assert experiments.target_num_weights(cfg, (784,), 2) == 784 * 8 + 8 + 8 * 2 + 2
+    assert studies.target_num_weights(cfg, (784,), 2) == 784 * 8 + 8 + 8 * 2 + 2
 
 
 def test_compression_sweep_reports_the_trained_models_ratio(split_mini):
     base = tiny_cfg()
-    rows = experiments.compression_sweep(base, [{"chunk_size": 300}, {"chunk_size": 3000}],
+    rows = studies.compression_sweep(base, [{"chunk_size": 300}, {"chunk_size": 3000}],
                                          benchmark=split_mini, progress=False)
     assert [r["chunk_size"] for r in rows] == [300, 3000]
-    n = experiments.target_num_weights(base, (784,), 2)
+    n = studies.target_num_weights(base, (784,), 2)
     for row in rows:
         built = make_hypernetwork(n, 4, (8,), chunk_size=row["chunk_size"], chunk_embedding_dim=2,
                                   num_tasks=2)
@@ -104,9 +109,9 @@ def test_compression_sweep_reports_the_trained_models_ratio(split_mini):
         assert math.isclose(row["average_final"], float(np.mean(row["final"])))
         assert all(0 <= a <= 100 for a in row["final"])
     with pytest.raises(ValueError, match="method"):
-        experiments.compression_sweep(tiny_cfg(method="finetune"), [{}], benchmark=split_mini)
+        studies.compression_sweep(tiny_cfg(method="finetune"), [{}], benchmark=split_mini)
     with pytest.raises(ValueError, match="variants"):
-        experiments.compression_sweep(base, [], benchmark=split_mini)
+        studies.compression_sweep(base, [], benchmark=split_mini)
 
 
 # ---------------------------------------------------------------- regulariser cost
@@ -114,7 +119,7 @@ def test_compression_sweep_reports_the_trained_models_ratio(split_mini):
 
 def test_time_regularizer_methods_agree_and_reference_memory_grows():
     cfg = tiny_cfg(target_hidden=(16,), chunk_size=700)
-    rows = experiments.time_regularizer(cfg, (784,), 2, num_old_tasks=[1, 4], repeats=1,
+    rows = studies.time_regularizer(cfg, (784,), 2, num_old_tasks=[1, 4], repeats=1,
                                         progress=False)
     assert [(r["num_old_tasks"], r["method"]) for r in rows] == [
         (1, "reference"), (1, "exact"), (4, "reference"), (4, "exact")]
@@ -127,49 +132,49 @@ def test_time_regularizer_methods_agree_and_reference_memory_grows():
     exact_growth = rows[3]["stored_mib"] - rows[1]["stored_mib"]
     assert ref_growth > 3 * exact_growth > 0  # the reference keeps whole weight sets
     with pytest.raises(ValueError, match="num_old_tasks"):
-        experiments.time_regularizer(cfg, (784,), 2, num_old_tasks=[0])
+        studies.time_regularizer(cfg, (784,), 2, num_old_tasks=[0])
     with pytest.raises(ValueError, match="repeats"):
-        experiments.time_regularizer(cfg, (784,), 2, num_old_tasks=[1], repeats=0)
+        studies.time_regularizer(cfg, (784,), 2, num_old_tasks=[1], repeats=0)
 
 
 # ------------------------------------------------------------------ β and methods
 
 
 def test_beta_sweep_rows(split_mini):
-    rows = experiments.beta_sweep(tiny_cfg(), [0.0, 1.0], benchmark=split_mini, progress=False)
+    rows = studies.beta_sweep(tiny_cfg(), [0.0, 1.0], benchmark=split_mini, progress=False)
     assert [r["beta"] for r in rows] == [0.0, 1.0]
     for r in rows:
         assert len(r["during"]) == len(r["final"]) == 2
         assert math.isclose(r["average_during"], float(np.mean(r["during"])))
         assert r["during"][-1] == r["final"][-1]  # the last task is evaluated once
     with pytest.raises(ValueError, match="betas"):
-        experiments.beta_sweep(tiny_cfg(), [], benchmark=split_mini)
+        studies.beta_sweep(tiny_cfg(), [], benchmark=split_mini)
 
 
 def test_compare_methods_runs_each_label_in_order(split_mini):
-    results = experiments.compare_methods(
+    results = studies.compare_methods(
         tiny_cfg(), {"HNET": {}, "fine-tuning": {"method": "finetune"}},
         benchmark=split_mini, progress=False)
     assert list(results) == ["HNET", "fine-tuning"]
     assert results["fine-tuning"].config["method"] == "finetune"
     assert results["HNET"].hnet is not None
     with pytest.raises(ValueError, match="methods"):
-        experiments.compare_methods(tiny_cfg(), {}, benchmark=split_mini)
+        studies.compare_methods(tiny_cfg(), {}, benchmark=split_mini)
 
 
 def test_run_scenarios_uses_each_scenarios_preset_strengths(split_mini):
     overrides = dict(num_tasks=2, target_hidden=(8,), iterations=3, batch_size=16, train_subset=64,
                      test_subset=32, fisher_samples=16, device="cpu")
-    runs = experiments.run_scenarios("split_mnist", {"EWC": "ewc", "HNET": "hnet"}, scenarios=(1, 3),
+    runs = studies.run_scenarios("split_mnist", "teaching", {"EWC": "ewc", "HNET": "hnet"}, scenarios=(1, 3),
                                      benchmark=split_mini, progress=False, **overrides)
     assert list(runs) == [("EWC", 1), ("HNET", 1), ("EWC", 3), ("HNET", 3)]
     assert runs[("EWC", 1)].config["ewc_lambda"] == 1e5 and runs[("EWC", 3)].config["ewc_lambda"] == 1e9
     assert runs[("HNET", 3)].task_inference_accuracy is not None   # HNET+ENT in CL3
     assert runs[("HNET", 1)].task_inference_accuracy is None
     with pytest.raises(ValueError, match="scenarios"):
-        experiments.run_scenarios("split_mnist", {"EWC": "ewc"}, scenarios=(4,))
+        studies.run_scenarios("split_mnist", "teaching", {"EWC": "ewc"}, scenarios=(4,))
     with pytest.raises(ValueError, match="methods"):
-        experiments.run_scenarios("split_mnist", {})
+        studies.run_scenarios("split_mnist", "teaching", {})
 
 
 # ------------------------------------------------------------------ task inference
@@ -180,7 +185,7 @@ def test_task_inference_confusion_matches_a_direct_count(split_mini):
     target = MLP(784, (6,), 2)
     h = HyperNetwork(num_params(target), embedding_dim=3, hidden=(5,))
     h.add_task(), h.add_task()
-    confusion = experiments.task_inference_confusion(h, target, split_mini, max_samples=40,
+    confusion = inference.task_inference_confusion(h, target, split_mini, max_samples=40,
                                                      batch_size=16)
     assert confusion.shape == (2, 2)
     np.testing.assert_allclose(confusion.sum(axis=1), [100.0, 100.0])
@@ -189,9 +194,9 @@ def test_task_inference_confusion_matches_a_direct_count(split_mini):
         inferred = infer_task(all_task_logits(h, target, x[:40]))
         assert math.isclose(confusion[t, t], 100.0 * (inferred == t).sum().item() / 40)
     with pytest.raises(ValueError, match="num_tasks"):
-        experiments.task_inference_confusion(h, target, split_mini, num_tasks=3)
+        inference.task_inference_confusion(h, target, split_mini, num_tasks=3)
     with pytest.raises(ValueError, match="max_samples"):
-        experiments.task_inference_confusion(h, target, split_mini, max_samples=0)
+        inference.task_inference_confusion(h, target, split_mini, max_samples=0)
 
 
 def test_entropies_per_task_are_the_entropies_of_each_tasks_outputs(split_mini):
@@ -201,7 +206,7 @@ def test_entropies_per_task_are_the_entropies_of_each_tasks_outputs(split_mini):
     for _ in range(3):
         h.add_task()
     x, _ = split_mini.tasks[0].tensors("test")
-    ent = experiments.entropies_per_task(h, target, x[:7])
+    ent = inference.entropies_per_task(h, target, x[:7])
     assert ent.shape == (7, 3) and (ent >= 0).all() and (ent <= math.log(2) + 1e-6).all()
     p = torch.softmax(all_task_logits(h, target, x[:7])[1], dim=-1)
     np.testing.assert_allclose(ent[:, 1], -(p * p.log()).sum(-1).detach().numpy(), rtol=1e-5)
@@ -220,7 +225,7 @@ def test_task_inference_picks_the_confident_task(split_mini):
         h.output.weight[784 * 2, 0] = 50.0  # bias of output 0, driven by embedding entry 0
         h.task_embeddings[0].copy_(torch.tensor([0.0, 0.0]))
         h.task_embeddings[1].copy_(torch.tensor([1.0, 0.0]))
-    confusion = experiments.task_inference_confusion(h, target, split_mini, max_samples=20)
+    confusion = inference.task_inference_confusion(h, target, split_mini, max_samples=20)
     np.testing.assert_allclose(confusion[:, 1], [100.0, 100.0])
 
 
@@ -231,43 +236,43 @@ def test_results_table_puts_paper_numbers_beside_ours():
     ok = [[99.0, None], [98.0, 100.0]]
     results = {("HNET", 1): fake_result(ok), ("HNET", 3): fake_result(ok, scenario=3),
                ("EWC", 3): fake_result([[50.0, None], [10.0, 30.0]], method="ewc", scenario=3)}
-    table = experiments.results_table(results, "split_mnist")
+    table = studies.results_table(results, "split_mnist")
     assert list(table.columns) == ["CL1 ours", "CL1 paper", "CL3 ours", "CL3 paper"]
     assert table.loc["HNET", "CL1 ours"] == 99.0
     assert table.loc["HNET", "CL1 paper"] == "≈ 99.8"
     assert table.loc["EWC", "CL3 paper"] == "≈ 20.0" and table.loc["EWC", "CL3 ours"] == 20.0
     assert np.isnan(table.loc["EWC", "CL1 ours"]) and table.loc["EWC", "CL1 paper"] == "—"
     with pytest.raises(ValueError, match="results"):
-        experiments.results_table({}, "split_mnist")
+        studies.results_table({}, "split_mnist")
 
 
 def test_load_result_if_present(tmp_path):
-    assert experiments.load_result_if_present(tmp_path / "absent.json") is None
+    assert studies.load_result_if_present(tmp_path / "absent.json") is None
     path = fake_result([[90.0]]).save(tmp_path / "r.json")
-    assert experiments.load_result_if_present(path).average_final == 90.0
+    assert studies.load_result_if_present(path).average_final == 90.0
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ValueError, match="not a results file"):
-        experiments.load_result_if_present(tmp_path / "bad.json")
+        studies.load_result_if_present(tmp_path / "bad.json")
 
 
 # ------------------------------------------------------------------ embedding plane
 
 
 def test_embedding_plane_of_2d_embeddings_is_the_space_itself():
-    origin, basis = experiments.embedding_plane([[1.0, 2.0], [3.0, -1.0]])
+    origin, basis = embedding_space.embedding_plane([[1.0, 2.0], [3.0, -1.0]])
     assert torch.equal(origin, torch.zeros(2)) and torch.equal(basis, torch.eye(2))
 
 
 @pytest.mark.parametrize("num", [1, 2, 3])
 def test_embedding_plane_contains_up_to_three_embeddings(num):
     e = torch.randn(num, 6, generator=torch.Generator().manual_seed(num))
-    origin, basis = experiments.embedding_plane(e)
+    origin, basis = embedding_space.embedding_plane(e)
     torch.testing.assert_close(basis @ basis.T, torch.eye(2), atol=1e-5, rtol=0)
-    coords = experiments.to_plane(e, origin, basis)
-    back = experiments.from_plane(torch.as_tensor(coords), origin, basis)
+    coords = embedding_space.to_plane(e, origin, basis)
+    back = embedding_space.from_plane(torch.as_tensor(coords), origin, basis)
     torch.testing.assert_close(back, e, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="embeddings"):
-        experiments.embedding_plane(torch.zeros(3))
+        embedding_space.embedding_plane(torch.zeros(3))
 
 
 def test_plane_snapshot_grids_for_large_embeddings(split_mini):
@@ -277,12 +282,12 @@ def test_plane_snapshot_grids_for_large_embeddings(split_mini):
     for _ in range(2):
         h.add_task()
     data = [(x[:20], y[:20]) for x, y in (t.tensors("test") for t in split_mini.tasks)]
-    snap = experiments.plane_snapshot(h, target, data, resolution=6)
+    snap = embedding_space.plane_snapshot(h, target, data, resolution=6)
     assert snap.grids.shape == (2, 6, 6) and snap.embeddings.shape == (2, 2)
     assert ((snap.grids >= 0) & (snap.grids <= 1)).all()
     lo, hi = snap.xs[0], snap.xs[-1]
     assert ((snap.embeddings[:, 0] > lo) & (snap.embeddings[:, 0] < hi)).all()
-    fig = mnist_figures.plot_plane(snap, title="plane")
+    fig = figures.plot_plane(snap, title="plane")
     assert len(fig.axes) == 3  # two panels and the colour bar
 
 
@@ -292,34 +297,34 @@ def test_plane_snapshot_grids_for_large_embeddings(split_mini):
 def test_figures_draw_the_given_data(split_mini):
     results = {"HNET": fake_result([[99.0, None], [98.0, 97.0]]),
                "EWC": fake_result([[99.0, None], [60.0, 97.0]], method="ewc")}
-    fig = mnist_figures.plot_accuracy_matrices(results)
+    fig = figures.plot_accuracy_matrices(results)
     assert [ax.get_title() for ax in fig.axes] == ["HNET: mean final 97.5%", "EWC: mean final 78.5%"]
     rows = [{"ratio": 0.5, "average_final": 90.0, "hnet_params": 10},
             {"ratio": 2.0, "average_final": 95.0, "hnet_params": 40}]
-    ax = mnist_figures.plot_compression(rows).axes[0]
+    ax = figures.plot_compression(rows).axes[0]
     np.testing.assert_allclose(ax.lines[0].get_xdata(), [0.5, 2.0])
     timing = [{"num_old_tasks": t, "method": m, "ms": t * k} for t in (1, 2)
               for k, m in ((1, "exact"), (5, "reference"))]
-    ax = mnist_figures.plot_regularizer_cost(timing).axes[0]
+    ax = figures.plot_regularizer_cost(timing).axes[0]
     assert len(ax.lines) == 2 and list(ax.lines[1].get_ydata()) == [5, 10]
-    fig = mnist_figures.plot_during_and_final(results["EWC"])
+    fig = figures.plot_during_and_final(results["EWC"])
     np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [60.0, 97.0])
-    fig = mnist_figures.plot_task_inference(np.array([[90.0, 10.0], [20.0, 80.0]]))
+    fig = figures.plot_task_inference(np.array([[90.0, 10.0], [20.0, 80.0]]))
     assert fig.axes[0].get_xlabel() == "inferred task"
-    fig = mnist_figures.plot_task_examples(split_mini, num_tasks=2, num_images=3, side=28)
+    fig = figures.plot_task_examples(split_mini, num_tasks=2, num_images=3, side=28)
     assert len(fig.axes) == 6
 
 
 def test_beta_tradeoff_figure_and_unknown_beta():
     rows = [{"beta": b, "during": [99.0, 98.0], "final": [f, 98.0], "average_during": 98.5,
              "average_final": (f + 98) / 2} for b, f in ((0.0, 50.0), (0.01, 90.0), (1.0, 97.0))]
-    fig = mnist_figures.plot_beta_tradeoff(rows, 0.01)
+    fig = figures.plot_beta_tradeoff(rows, 0.01)
     left, right = fig.axes
     assert left.get_title() == "β = 0.01"
     assert [p.get_height() for p in left.patches][2:] == [90.0, 98.0]
     np.testing.assert_allclose(right.lines[1].get_ydata(), [94.0, 97.5])  # β > 0 only (log axis)
     with pytest.raises(ValueError, match="beta"):
-        mnist_figures.plot_beta_tradeoff(rows, 0.5)
+        figures.plot_beta_tradeoff(rows, 0.5)
 
 
 # ------------------------------------------------------------------------ widgets
@@ -328,7 +333,7 @@ def test_beta_tradeoff_figure_and_unknown_beta():
 def test_beta_explorer_redraws_when_driven_from_code():
     rows = [{"beta": b, "during": [99.0, 98.0], "final": [f, 98.0], "average_during": 98.5,
              "average_final": (f + 98) / 2} for b, f in ((0.01, 90.0), (1.0, 97.0))]
-    box, slider, image = mnist_widgets.beta_explorer(rows)
+    box, slider, image = widgets.beta_explorer(rows)
     first = image.value
     assert first[:4] == b"\x89PNG"
     slider.value = 1.0
@@ -338,7 +343,7 @@ def test_beta_explorer_redraws_when_driven_from_code():
 def test_embedding_explorer_trains_with_the_sliders_settings(split_mini):
     base = tiny_cfg(embedding_dim=2, iterations=4)
     data = [(x[:16], y[:16]) for x, y in (t.tensors("test") for t in split_mini.tasks)]
-    explorer = mnist_widgets.EmbeddingExplorer(base, split_mini, data, betas=(0.0, 0.5),
+    explorer = widgets.EmbeddingExplorer(base, split_mini, data, betas=(0.0, 0.5),
                                              embedding_dims=(2, 3), resolution=4,
                                              refresh_every=2, callback_every=1)
     result = explorer.train()  # 2-D: the live monitor refreshes the view
@@ -355,6 +360,6 @@ def test_embedding_explorer_trains_with_the_sliders_settings(split_mini):
     assert "principal directions" in explorer.status.value
     assert explorer.progress.value == explorer.progress.max == 8
     with pytest.raises(ValueError, match="tasks_data"):
-        mnist_widgets.EmbeddingExplorer(base, split_mini, data[:1])
+        widgets.EmbeddingExplorer(base, split_mini, data[:1])
     with pytest.raises(ValueError, match="embedding_dims"):
-        mnist_widgets.EmbeddingExplorer(base, split_mini, data, embedding_dims=(1,))
+        widgets.EmbeddingExplorer(base, split_mini, data, embedding_dims=(1,))

@@ -61,7 +61,15 @@ def _check_widths(hidden, name: str = "hidden") -> tuple[int, ...]:
 
 
 class _MultiHead(nn.Module):
-    """Shared head handling: one output layer with ``num_heads * out_features`` units."""
+    """What every target offers: heads (one output layer with ``num_heads * out_features``
+    units) and :meth:`use_task_bn`, which only targets with per-task batch-norm
+    statistics (``has_task_bn``) act on."""
+
+    #: True when the net keeps batch-norm statistics per task (then it cannot be vmapped over tasks).
+    has_task_bn = False
+
+    def use_task_bn(self, task: int) -> None:
+        """Select the batch-norm statistics of ``task``; nothing to select here."""
 
     def _init_heads(self, out_features: int, num_heads: int) -> None:
         self.out_features = _check_positive_int(out_features, "out_features")
@@ -204,6 +212,8 @@ class ResNet32(_MultiHead):
     Each batch-norm layer keeps ``num_tasks`` sets of running statistics;
     :meth:`use_task_bn` selects the set used (and updated in training mode).
     """
+
+    has_task_bn = True
 
     def __init__(self, in_channels: int = 3, out_features: int = 10, num_heads: int = 1,
                  num_tasks: int = 1, blocks_per_stage: int = 5):

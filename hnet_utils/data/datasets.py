@@ -38,7 +38,7 @@ import torchvision
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
-from . import config
+from hnet_utils import settings
 
 # --------------------------------------------------------------------------
 # Published checksums
@@ -65,7 +65,7 @@ CIFAR10_CLASSES = (
     "dog", "frog", "horse", "ship", "truck",
 )
 
-#: Sub-folders of the shipped subsets (below ``config.SHIPPED_DATA_DIR``).
+#: Sub-folders of the shipped subsets (below ``settings.SHIPPED_DATA_DIR``).
 MNIST_MINI = "mnist-mini"
 CIFAR10_MINI = "cifar10-mini"
 CIFAR10_MINI_TARBALL = "cifar10-mini.tar.gz"
@@ -225,7 +225,7 @@ def write_idx(path: str | Path, tensor: torch.Tensor) -> None:
 
 def _mirror() -> Path | None:
     """The mirror folder, or None; an HNET_DATA_MIRROR that is not a folder is an error."""
-    mirror = config.mirror_dir()
+    mirror = settings.mirror_dir()
     if mirror is not None and not mirror.is_dir():
         raise FileNotFoundError(
             f"HNET_DATA_MIRROR={mirror} is not a folder. Point it at the dataset mirror "
@@ -260,7 +260,7 @@ def _is_network_error(err: BaseException) -> bool:
 
 def _try_download(download, what: str) -> str | None:
     """Run ``download()`` unless offline; returns None on success or why it was skipped/failed."""
-    if config.offline():
+    if settings.offline():
         return "offline: HNET_OFFLINE=1"
     try:
         with _network_timeout(DOWNLOAD_TIMEOUT_S):
@@ -302,7 +302,7 @@ def _mnist_from_root(root: Path, source: str, fix: str) -> ImageData:
 
 def load_shipped_mnist() -> ImageData:
     """The MNIST-mini subset shipped in ``data/mnist-mini`` (gzipped IDX files)."""
-    folder = config.SHIPPED_DATA_DIR / MNIST_MINI
+    folder = settings.SHIPPED_DATA_DIR / MNIST_MINI
     names = {split: (f"{split}-images-idx3-ubyte.gz", f"{split}-labels-idx1-ubyte.gz")
              for split in ("train", "t10k")}
     _verify_shipped(folder, [n for pair in names.values() for n in pair])
@@ -318,7 +318,7 @@ def load_mnist() -> ImageData:
     mirror = _mirror()
     if mirror is not None and (mirror / "MNIST" / "raw").is_dir():
         return _mnist_from_root(mirror, "mirror", _FIX_MIRROR)
-    root = config.data_dir()
+    root = settings.data_dir()
     if _verify_present(root / "MNIST" / "raw", MNIST_MD5, "md5", _FIX_CACHE):
         return _mnist_from_root(root, "cache", _FIX_CACHE)
     reason = _try_download(lambda: torchvision.datasets.MNIST(root, download=True), "MNIST")
@@ -443,7 +443,7 @@ def _load_jpeg_cache(root: Path, source: str) -> ImageData:
 def _cifar10_from_jpeg_mirror(tarball: Path) -> ImageData:
     """CIFAR-10 from the mirror's JPEG tarball: verify, unpack once, cache as tensors."""
     verify_file(tarball, CIFAR10_JPEG_SHA256, "sha256", _FIX_MIRROR)
-    root = config.data_dir()
+    root = settings.data_dir()
     cache, sidecar = _jpeg_cache_files(root)
     if not cache.exists():
         root.mkdir(parents=True, exist_ok=True)
@@ -464,7 +464,7 @@ def _cifar10_from_jpeg_mirror(tarball: Path) -> ImageData:
 
 def load_shipped_cifar10() -> ImageData:
     """The CIFAR-10-mini subset (JPEGs from the mirror) shipped in ``data/cifar10-mini``."""
-    folder = config.SHIPPED_DATA_DIR / CIFAR10_MINI
+    folder = settings.SHIPPED_DATA_DIR / CIFAR10_MINI
     _verify_shipped(folder, [CIFAR10_MINI_TARBALL])
     d = read_jpeg_tarball(folder / CIFAR10_MINI_TARBALL)  # small: decoded in memory, nothing written
     label = (f"{CIFAR10_JPEG_LABEL}, shipped mini subset "
@@ -487,7 +487,7 @@ def load_cifar10() -> ImageData:
             return _cifar_from_root(cls, mirror, "mirror", _FIX_MIRROR)
         if (mirror / CIFAR10_JPEG_TARBALL).is_file():
             return _cifar10_from_jpeg_mirror(mirror / CIFAR10_JPEG_TARBALL)
-    root = config.data_dir()
+    root = settings.data_dir()
     if _cached_official(cls, root):
         return _cifar_from_root(cls, root, "cache", _FIX_CACHE)
     if _jpeg_cache_files(root)[0].exists():
@@ -511,7 +511,7 @@ def load_cifar100() -> ImageData:
     mirror = _mirror()
     if mirror is not None and (mirror / cls.base_folder).is_dir():
         return _cifar_from_root(cls, mirror, "mirror", _FIX_MIRROR)
-    root = config.data_dir()
+    root = settings.data_dir()
     if _cached_official(cls, root):
         return _cifar_from_root(cls, root, "cache", _FIX_CACHE)
     reason = _try_download(lambda: cls(root, download=True), "CIFAR-100")

@@ -50,7 +50,7 @@ import math
 
 import torch
 
-from .hypernet import HyperNetwork
+from hnet_utils.networks.hypernet import HyperNetwork
 
 METHODS = ("exact", "reference")
 

@@ -18,9 +18,11 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .metrics import METRICS, summarize
-from .presets import ARCHITECTURE_FIELDS, ExperimentConfig
+from hnet_utils import __version__
+from hnet_utils.continual.metrics import METRICS, summarize
+from hnet_utils.continual.learners import build_hnet, build_target
+from hnet_utils.experiments.configs import ARCHITECTURE_FIELDS, ExperimentConfig
+from hnet_utils.settings import get_device
 
 
 def software_versions() -> dict[str, str]:
@@ -219,3 +221,55 @@ def load_checkpoint(path: str | Path, config: ExperimentConfig | None = None,
         else:
             load_state_checked(model, state, name)
     return data
+
+
+# ------------------------------------------------------- checkpoints of a whole run
+
+
+def save_run_checkpoint(result: ContinualResult, path) -> Path:
+    """Save the trained models of ``result`` with its configuration (see :func:`load_run`)."""
+    cfg = ExperimentConfig.from_dict(result.config)
+    if result.task_targets is not None:
+        models = {"task_targets": list(result.task_targets)}
+    else:
+        models = {"hnet": result.hnet, "target": result.target}
+    extra = {"data": {k: result.data[k] for k in ("kind", "input_shape", "classes_per_task")},
+             "num_learned": len(result.matrix)}
+    return save_checkpoint(path, cfg, models, extra)
+
+
+def load_run(path, config: ExperimentConfig | None = None, device: str | None = "cpu") -> dict:
+    """Rebuild the models saved by :func:`save_run_checkpoint`.
+
+    If ``config`` is given, its architecture must match the checkpoint's, else
+    ``ValueError`` names every differing field. Returns ``{"config": cfg,
+    "hnet": ..., "target": ..., "task_targets": ...}`` (absent models are None).
+    """
+    raw = read_checkpoint(path)
+    stored_cfg = ExperimentConfig.from_dict(raw["config"])
+    data, learned = raw["extra"]["data"], raw["extra"]["num_learned"]
+    regression = data["kind"] == "regression"
+
+    def target() -> torch.nn.Module:
+        return build_target(stored_cfg, tuple(data["input_shape"]), data["classes_per_task"],
+                            regression)
+
+    out = {"config": stored_cfg, "hnet": None, "target": None, "task_targets": None}
+    if "task_targets" in raw["states"]:
+        out["task_targets"] = [target() for _ in range(learned)]
+        models = {"task_targets": out["task_targets"]}
+    else:
+        out["target"] = target()
+        models = {"target": out["target"]}
+        if stored_cfg.method == "hnet":
+            out["hnet"] = build_hnet(stored_cfg, out["target"])
+            for _ in range(learned):
+                out["hnet"].add_task()
+            models["hnet"] = out["hnet"]
+    load_checkpoint(path, config=config, models=models)
+    for key in ("hnet", "target"):
+        if out[key] is not None:
+            out[key].to(get_device(device)).eval()
+    for net in out["task_targets"] or []:
+        net.to(get_device(device)).eval()
+    return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .ewc import Params, trainable_params
+from hnet_utils.continual.ewc import Params, trainable_params
 
 
 class SI:

@@ -21,8 +21,8 @@ the configuration, takes the snapshot and runs two steps (one per method/size).
 
 The last line printed is one JSON object with all numbers.
 
-    python benchmarks/regularizer_scaling.py            # full run (a few minutes on 2 cores)
-    python benchmarks/regularizer_scaling.py --tasks 2,10 --steps 2 --warmup 1   # quick look
+    python scripts/speed/regularizer_scaling.py            # full run (a few minutes on 2 cores)
+    python scripts/speed/regularizer_scaling.py --tasks 2,10 --steps 2 --warmup 1   # quick look
 """
 
 from __future__ import annotations
@@ -42,10 +42,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hnet_utils.hypernet import ChunkedHyperNetwork  # noqa: E402
-from hnet_utils.regularizer import OutputRegularizer, adam_lookahead  # noqa: E402
-from hnet_utils.targets import MLP, forward_with_weights, num_params, weight_init_std  # noqa: E402
+from hnet_utils.networks.hypernet import ChunkedHyperNetwork
+from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
+from hnet_utils.networks.targets import MLP, forward_with_weights, num_params, weight_init_std
 
 BATCH, BETA, LR = 128, 0.1, 1e-4
 METHODS = ("exact", "reference", "hypnettorch")

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .targets import _check_positive_int, _check_widths, make_activation, num_params
+from hnet_utils.networks.targets import _check_positive_int, _check_widths, make_activation, num_params
 
 #: Standard deviation of newly created task and chunk embeddings.
 EMBEDDING_INIT_STD = 1.0
@@ -225,6 +225,28 @@ class ChunkedHyperNetwork(HyperNetwork):
         _check_positive_int(chunk_embedding_dim, "chunk_embedding_dim")
         self._setup(num_outputs, embedding_dim, chunk_embedding_dim, chunk_size, hidden,
                     activation, init_std)
+
+
+def make_hypernetwork(num_outputs: int, embedding_dim: int, hidden: Sequence[int] = (),
+                      activation: str = "relu", chunk_size: int | None = None,
+                      chunk_embedding_dim: int | None = None, num_tasks: int = 0,
+                      init_std: float | torch.Tensor | None = None) -> HyperNetwork:
+    """A full (``chunk_size=None``) or chunked hypernetwork with ``num_tasks`` task embeddings.
+
+    The one factory of the package: the engine (``learners.build_hnet``), the
+    widgets and the notebooks build hypernetworks through it. Arguments as for
+    :class:`HyperNetwork` / :class:`ChunkedHyperNetwork`.
+    """
+    if not isinstance(num_tasks, int) or num_tasks < 0:
+        raise ValueError(f"num_tasks must be an integer >= 0, got {num_tasks!r}")
+    if chunk_size is None:
+        h = HyperNetwork(num_outputs, embedding_dim, hidden, activation, init_std)
+    else:
+        h = ChunkedHyperNetwork(num_outputs, embedding_dim, chunk_embedding_dim, int(chunk_size),
+                                hidden, activation, init_std)
+    for _ in range(num_tasks):
+        h.add_task()
+    return h
 
 
 def count_parameters(h: HyperNetwork) -> dict[str, int]:

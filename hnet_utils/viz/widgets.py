@@ -19,22 +19,26 @@ A widget object displays itself when it is the last expression of a cell;
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
-from .embedding_grid import EmbeddingSnapshot, EmbeddingSpaceMonitor, benchmark_tasks_data
-from .hypernet import ChunkedHyperNetwork, HyperNetwork, compression_ratio
-from .plotting import (EmbeddingHeatmapFigure, FitRecorder, figure_to_png, metric_table,
-                       parameter_table, plot_compression_curve, plot_fits_after_each_task,
-                       regression_data)
-from .presets import ExperimentConfig, describe_config, validate_config  # noqa: F401 (re-exported)
-from .targets import num_params
-from .training import build_hnet, build_target, make_benchmark_for, train_continual
+from hnet_utils.continual.learners import build_hnet, build_target
+from hnet_utils.continual.training import make_benchmark_for, train_continual
+from hnet_utils.experiments.configs import ExperimentConfig, describe_config, validate_config
+from hnet_utils.networks.hypernet import compression_ratio, make_hypernetwork
+from hnet_utils.networks.targets import num_params
+from hnet_utils.viz.embedding_space import (EmbeddingSnapshot, EmbeddingSpaceMonitor,
+                                            benchmark_tasks_data, plane_snapshot)
+from hnet_utils.viz.figures import (EmbeddingHeatmapFigure, FitRecorder, figure_to_png, metric_table,
+                                    parameter_table, plot_beta_tradeoff, plot_compression_curve,
+                                    plot_fits_after_each_task, regression_data)
 
 #: β values offered by the explorer's slider (0 = no regulariser).
 BETA_CHOICES = (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0)
@@ -55,28 +59,77 @@ def _html_table(table, caption: str = "", float_format: str = "{:.3g}") -> str:
     return (f"<div><b>{caption}</b></div>" if caption else "") + html
 
 
-# ---------------------------------------------------------------------------
-# Notebook 00: chunking and the compression ratio
-# ---------------------------------------------------------------------------
+class TrainingExplorer(_Displayable):
+    """Base of the explorers: controls describe a configuration, **Train** runs it.
 
-
-def make_hypernetwork(n: int, embedding_dim: int, hidden: Sequence[int], activation: str = "relu",
-                      chunk_size: int | None = None, chunk_embedding_dim: int | None = None,
-                      num_tasks: int = 1) -> HyperNetwork:
-    """A hypernetwork for ``n`` target weights with ``num_tasks`` task embeddings.
-
-    Full (``chunk_size=None``) or chunked (``chunk_size`` and
-    ``chunk_embedding_dim`` given); see ``hypernet.py``.
+    A subclass builds its controls, then calls :meth:`_run_controls` for the
+    shared Train button, progress bar and status line, and implements
+    :meth:`config` (the configuration the controls describe),
+    :meth:`start_run` (training callbacks for one run) and :meth:`finish_run`
+    (redraw from the finished run). :meth:`train` is the Train button's
+    handler; a notebook calls it to drive the explorer from code.
     """
-    if not isinstance(num_tasks, int) or num_tasks < 0:
-        raise ValueError(f"num_tasks must be an integer >= 0, got {num_tasks!r}")
-    if chunk_size is None:
-        h = HyperNetwork(n, embedding_dim, hidden, activation)
-    else:
-        h = ChunkedHyperNetwork(n, embedding_dim, chunk_embedding_dim, int(chunk_size), hidden, activation)
-    for _ in range(num_tasks):
-        h.add_task()
-    return h
+
+    benchmark = None
+    callback_every = 25
+    result = None
+
+    def _run_controls(self, status: str = "") -> widgets.Widget:
+        """Create ``train_button``, ``progress`` and ``status``; return them laid out."""
+        style = {"description_width": "initial"}
+        self.train_button = widgets.Button(description="Train", button_style="primary", icon="play")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress",
+                                            style=style, layout=widgets.Layout(width="420px"))
+        self.status = widgets.HTML(status)
+        self.status.add_class("hnet-status")
+        self.train_button.on_click(self.train)
+        return widgets.VBox([widgets.HBox([self.train_button, self.progress]), self.status])
+
+    def config(self) -> ExperimentConfig:
+        """The configuration the controls describe (what :meth:`train` runs)."""
+        raise NotImplementedError
+
+    def start_run(self, cfg: ExperimentConfig) -> list:
+        """Callbacks ``f(TrainState)`` to call during the run of ``cfg`` (default: none)."""
+        return []
+
+    def finish_run(self, result, cfg: ExperimentConfig) -> None:
+        """Redraw the outputs from a finished run."""
+        raise NotImplementedError
+
+    def train(self, button=None):
+        """Retrain with the controls' settings and redraw; returns the ``ContinualResult``.
+
+        This is the Train button's click handler (``button`` is the clicked
+        button, unused). Errors are shown in the status line and re-raised.
+        """
+        cfg = self.config()
+        self.progress.max, self.progress.value = cfg.iterations * cfg.num_tasks, 0
+        self.train_button.disabled = True
+        self.status.value = f"training: {describe_config(cfg)}"
+        watchers = self.start_run(cfg)
+
+        def callback(state) -> None:
+            self.progress.value = state.global_step
+            for watch in watchers:
+                watch(state)
+
+        try:
+            result = train_continual(cfg, benchmark=self.benchmark, callback=callback,
+                                     callback_every=self.callback_every, progress=False)
+        except Exception as exc:
+            self.status.value = f"<span style='color:#b00'>training failed: {html.escape(str(exc))}</span>"
+            raise
+        finally:
+            self.train_button.disabled = False
+        self.result = result
+        self.finish_run(result, cfg)
+        return result
+
+
+# ---------------------------------------------------------------------------
+# Chunking and the compression ratio
+# ---------------------------------------------------------------------------
 
 
 def compression_curve(n: int, chunk_sizes: Sequence[int], embedding_dim: int,
@@ -167,7 +220,7 @@ class CompressionExplorer(_Displayable):
 
 
 # ---------------------------------------------------------------------------
-# Notebook 01: live task-embedding space and the regression explorer
+# Live task-embedding space, and the explorers that retrain a hypernetwork
 # ---------------------------------------------------------------------------
 
 
@@ -244,7 +297,7 @@ def explorer_config(base: ExperimentConfig, beta: float, embedding_dim: int, hne
     return cfg
 
 
-class RegressionExplorer(_Displayable):
+class RegressionExplorer(TrainingExplorer):
     """β, embedding size and chunking of the hypernetwork on the regression tasks.
 
     Clicking **Train** (or calling :meth:`train`) retrains the hypernetwork
@@ -284,7 +337,6 @@ class RegressionExplorer(_Displayable):
         n = num_params(build_target(base, tuple(self.benchmark.input_shape),
                                     self.benchmark.classes_per_task, regression=True))
         self.num_target_weights = n
-        self.result = None
 
         style, wide = {"description_width": "initial"}, widgets.Layout(width="420px")
         betas = sorted(set(BETA_CHOICES) | {float(base.beta)})  # base's own β is always offered
@@ -296,11 +348,7 @@ class RegressionExplorer(_Displayable):
                                                description="hypernetwork", style=style)
         self.chunk_size = widgets.IntSlider(value=base.chunk_size or max(1, n // 4), min=1, max=n,
                                             description="chunk size", style=style, layout=wide)
-        self.train_button = widgets.Button(description="Train", button_style="primary", icon="play")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress",
-                                            style=style, layout=widgets.Layout(width="420px"))
-        self.status = widgets.HTML()
-        self.status.add_class("hnet-status")
+        run = self._run_controls()
         self.fits = widgets.Image(format="png")
         self.fits.add_class("hnet-fits")
         self.table = widgets.HTML()
@@ -310,9 +358,7 @@ class RegressionExplorer(_Displayable):
 
         for control in (self.beta, self.embedding_dim, self.hnet_type, self.chunk_size):
             control.observe(self._settings_changed, names="value")
-        self.train_button.on_click(self.train)
-        controls = widgets.VBox([self.beta, self.embedding_dim, self.hnet_type, self.chunk_size,
-                                 widgets.HBox([self.train_button, self.progress]), self.status])
+        controls = widgets.VBox([self.beta, self.embedding_dim, self.hnet_type, self.chunk_size, run])
         self.widget = widgets.VBox([controls, self.fits, self.table, self.heatmap_box])
         self.widget.add_class("hnet-explorer")
         self._settings_changed()
@@ -334,45 +380,22 @@ class RegressionExplorer(_Displayable):
                              f"{compression_ratio(h, target):.2f} for {self.num_target_weights} "
                              f"target weights. Press <b>Train</b> to retrain.")
 
-    def train(self, button=None):
-        """Retrain with the controls' settings and redraw everything; returns the ``ContinualResult``.
-
-        This is the Train button's click handler (``button`` is the clicked
-        button, unused). Errors are shown in the status line and re-raised.
-        """
-        cfg = self.config()
-        steps = cfg.iterations * cfg.num_tasks
-        self.progress.max, self.progress.value = steps, 0
-        self.train_button.disabled = True
-        self.status.value = f"training: {describe_config(cfg)}"
-        recorder = FitRecorder(self.benchmark)
-        monitor = None
-        if cfg.embedding_dim == 2:
-            self.heatmap_box.children = [self.heatmap.widget]
-            monitor = EmbeddingSpaceMonitor(benchmark_tasks_data(self.benchmark),
-                                            resolution=self.resolution,
-                                            refresh_every=self.refresh_every, on_refresh=self.heatmap)
-        else:
+    def start_run(self, cfg: ExperimentConfig) -> list:
+        """Record the fits after each task; with 2-D embeddings, refresh the heatmaps live."""
+        self._recorder = FitRecorder(self.benchmark)
+        if cfg.embedding_dim != 2:
             self.heatmap_box.children = [widgets.HTML(
                 "<i>The task-embedding plane is drawn for embedding size 2 only.</i>")]
+            return [self._recorder]
+        self.heatmap_box.children = [self.heatmap.widget]
+        monitor = EmbeddingSpaceMonitor(benchmark_tasks_data(self.benchmark),
+                                        resolution=self.resolution,
+                                        refresh_every=self.refresh_every, on_refresh=self.heatmap)
+        return [self._recorder, monitor]
 
-        def callback(state) -> None:
-            self.progress.value = state.global_step
-            recorder(state)
-            if monitor is not None:
-                monitor(state)
-
-        try:
-            result = train_continual(cfg, benchmark=self.benchmark, callback=callback,
-                                     callback_every=self.callback_every, progress=False)
-        except Exception as exc:
-            self.status.value = f"<span style='color:#b00'>training failed: {exc}</span>"
-            raise
-        finally:
-            self.train_button.disabled = False
-        self.result = result
-        self.draw(result, recorder.fits, cfg)
-        return result
+    def finish_run(self, result, cfg: ExperimentConfig) -> None:
+        """Redraw the fits figure and the MSE table from a finished run."""
+        self.draw(result, self._recorder.fits, cfg)
 
     def draw(self, result, fits, cfg: ExperimentConfig) -> None:
         """Redraw the fits figure and the MSE table from a finished run."""
@@ -386,3 +409,129 @@ class RegressionExplorer(_Displayable):
         table = metric_table({name: result.final, **self.reference})
         self.table.value = _html_table(table, caption="test MSE after learning all tasks (lower is better)")
         self.status.value = (f"done in {result.wall_time_s:.1f} s: {describe_config(cfg)}")
+
+
+class EmbeddingExplorer(TrainingExplorer):
+    """β and task-embedding size of a SplitMNIST hypernetwork, with accuracy maps of its embeddings.
+
+    Clicking **Train** (or calling :meth:`train`) retrains the hypernetwork of
+    ``base`` with the sliders' β and embedding size (``training.train_continual``)
+    and shows every task's test accuracy over a plane of task embeddings:
+    with 2-D embeddings the embedding space itself, refreshed live while
+    training (``embedding_space.EmbeddingSpaceMonitor``); with larger ones the
+    plane of their two principal directions (``embedding_space.plane_snapshot``),
+    refreshed at the end of every task. A table gives the final accuracies.
+
+    Args:
+        base: hypernetwork configuration (e.g. the ``teaching_plane`` preset of SplitMNIST).
+        benchmark: the benchmark to train on.
+        tasks_data: ``(x, y)`` per task for the maps (a few test samples each;
+            ``embedding_space.benchmark_tasks_data(benchmark, max_samples=...)``).
+        betas: β values offered by the slider (``base.beta`` is added).
+        embedding_dims: embedding sizes offered (``base.embedding_dim`` is added).
+        resolution: grid points per axis.
+        refresh_every: training steps between two live refreshes (2-D only).
+        callback_every: steps between progress updates and trajectory points.
+
+    Controls (public, so code can drive them): ``beta``, ``embedding_dim``,
+    ``train_button``. Outputs: ``progress``, ``status``, ``view``
+    (:class:`EmbeddingSpaceView`), ``table``. After :meth:`train`:
+    ``result`` and ``snapshot`` (the last map shown).
+    """
+
+    def __init__(self, base: ExperimentConfig, benchmark, tasks_data,
+                 betas: Sequence[float] = (0.0, 1e-3, 1e-2, 0.1, 1.0),
+                 embedding_dims: Sequence[int] = (2, 3, 4, 8), resolution: int = 32,
+                 refresh_every: int = 50, callback_every: int = 10):
+        if base.method != "hnet":
+            raise ValueError(f"base must be a hypernetwork configuration (method='hnet'), got {base.method!r}")
+        if len(tasks_data) != base.num_tasks:
+            raise ValueError(f"tasks_data must hold one (x, y) pair per task ({base.num_tasks}), "
+                             f"got {len(tasks_data)}")
+        dims = sorted({int(d) for d in embedding_dims} | {base.embedding_dim})
+        if dims[0] < 2:
+            raise ValueError(f"embedding_dims must be >= 2 (a plane needs two dimensions), got {dims}")
+        self.base, self.benchmark, self.tasks_data = base, benchmark, list(tasks_data)
+        self.resolution, self.refresh_every = resolution, refresh_every
+        self.callback_every = callback_every
+        self.snapshot: EmbeddingSnapshot | None = None
+        #: grid-evaluation seconds of every refresh of the last :meth:`train`
+        self.refresh_seconds: list[float] = []
+
+        style, wide = {"description_width": "initial"}, widgets.Layout(width="420px")
+        options = sorted({float(b) for b in betas} | {float(base.beta)})
+        self.beta = widgets.SelectionSlider(options=[(f"{b:g}", b) for b in options],
+                                            value=float(base.beta), description="β (regulariser)",
+                                            style=style, layout=wide)
+        self.embedding_dim = widgets.SelectionSlider(options=dims, value=base.embedding_dim,
+                                                     description="task-embedding size",
+                                                     style=style, layout=wide)
+        run = self._run_controls("Choose β and the embedding size, then press <b>Train</b>.")
+        self.view = EmbeddingSpaceView(base.num_tasks, metric="accuracy", vmin=0.0, vmax=1.0,
+                                       log=False, cmap="magma")
+        self.table = widgets.HTML()
+        controls = widgets.VBox([self.beta, self.embedding_dim, run])
+        self.widget = widgets.VBox([controls, self.view.widget, self.table])
+
+    def config(self) -> ExperimentConfig:
+        """The configuration the sliders describe (what :meth:`train` runs)."""
+        return self.base.replace(beta=float(self.beta.value), embedding_dim=int(self.embedding_dim.value))
+
+    def start_run(self, cfg: ExperimentConfig) -> list:
+        """2-D embeddings: a live monitor; larger ones: a plane map at the end of every task."""
+        self.refresh_seconds = []
+        self._monitor = None
+        if cfg.embedding_dim == 2:
+            self._monitor = EmbeddingSpaceMonitor(self.tasks_data, resolution=self.resolution,
+                                                  refresh_every=self.refresh_every,
+                                                  on_refresh=self.view, metric="accuracy")
+            return [self._monitor]
+
+        def plane_at_task_end(state) -> None:
+            if state.event == "task_end":
+                snap = plane_snapshot(state.hnet, state.target, self.tasks_data,
+                                      resolution=self.resolution)
+                snap.step = state.step
+                self.snapshot = snap
+                self.refresh_seconds.append(snap.seconds)
+                self.view(snap)
+
+        return [plane_at_task_end]
+
+    def finish_run(self, result, cfg: ExperimentConfig) -> None:
+        """The final-accuracy table and a status line naming the plane."""
+        if self._monitor is not None:
+            self.snapshot = self._monitor.latest
+            self.refresh_seconds = list(self._monitor.refresh_seconds)
+        cells = "".join(f"<td>{a:.1f}</td>" for a in result.final)
+        heads = "".join(f"<th>task {t + 1}</th>" for t in range(len(result.final)))
+        self.table.value = (f"<b>final test accuracy (%)</b><table><tr>{heads}<th>mean</th></tr>"
+                            f"<tr>{cells}<td><b>{result.average_final:.2f}</b></td></tr></table>")
+        plane = ("the embedding space itself" if cfg.embedding_dim == 2 else
+                 f"the plane of the two principal directions of the {cfg.embedding_dim}-D embeddings")
+        self.status.value = (f"done in {result.wall_time_s:.1f} s; maps over {plane}. "
+                             f"{describe_config(cfg)}")
+
+
+# ---------------------------------------------------------------------------
+# Browsing a finished sweep
+# ---------------------------------------------------------------------------
+
+
+def beta_explorer(rows: Sequence[Mapping[str, Any]]):
+    """A slider over the β values of a ``studies.beta_sweep``, redrawing ``figures.plot_beta_tradeoff``.
+
+    Returns ``(box, slider, image)``: display ``box``; set ``slider.value``
+    to drive it from code; ``image.value`` holds the PNG shown.
+    """
+    betas = [r["beta"] for r in rows]
+    slider = widgets.SelectionSlider(options=[(f"{b:g}", b) for b in betas], value=betas[0],
+                                     description="β", layout=widgets.Layout(width="420px"))
+    image = widgets.Image(format="png")
+
+    def show(_=None):
+        image.value = figure_to_png(plot_beta_tradeoff(rows, slider.value))
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, image]), slider, image

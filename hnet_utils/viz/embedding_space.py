@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .targets import forward_with_weights
+from hnet_utils.networks.targets import forward_with_weights
 
 METRICS = ("mse", "accuracy")
 
@@ -298,3 +298,88 @@ class EmbeddingSpaceMonitor:
         if due:
             self._last_refresh = (state.task, state.step)
             self.refresh(state.hnet, state.target, task=state.task, step=state.step)
+
+
+# --------------------------------------------------------------------------- planes
+
+
+def embedding_plane(embeddings) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 2-D plane in embedding space on which to draw accuracy maps.
+
+    For 2-D embeddings it is the embedding space itself (origin 0, the two
+    coordinate axes). For larger embeddings it is the plane through the mean
+    of the learned embeddings spanned by their two principal directions, so
+    that up to three embeddings lie exactly on it.
+
+    Args:
+        embeddings: (K, d) learned task embeddings, d ≥ 2, K ≥ 1.
+
+    Returns:
+        ``(origin, basis)``: (d,) and (2, d) with orthonormal rows.
+    """
+    e = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+    if e.dim() != 2 or e.shape[0] < 1 or e.shape[1] < 2:
+        raise ValueError(f"embeddings must have shape (K, d) with K >= 1 and d >= 2, got {tuple(e.shape)}")
+    d = e.shape[1]
+    if d == 2:
+        return torch.zeros(2), torch.eye(2)
+    origin = e.mean(dim=0)
+    centred = (e - origin).double()
+    # principal directions first, then coordinate axes to fill up when K < 3
+    _, _, vt = torch.linalg.svd(centred, full_matrices=False)
+    candidates = [v for v, s in zip(vt, torch.linalg.svdvals(centred)) if s > 1e-6]
+    candidates += list(torch.eye(d, dtype=torch.float64))
+    basis = []
+    for v in candidates:
+        for b in basis:
+            v = v - (v @ b) * b
+        if v.norm() > 1e-6:
+            basis.append(v / v.norm())
+        if len(basis) == 2:
+            break
+    return origin, torch.stack(basis).float()
+
+
+def to_plane(points, origin: torch.Tensor, basis: torch.Tensor) -> np.ndarray:
+    """Coordinates of (K, d) embedding-space points in the plane: (K, 2)."""
+    p = torch.as_tensor(np.asarray(points, dtype=np.float32))
+    return ((p - origin) @ basis.T).numpy()
+
+
+def from_plane(coords: torch.Tensor, origin: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Embedding-space points for (P, 2) plane coordinates: (P, d)."""
+    return origin + coords @ basis
+
+
+def plane_snapshot(hnet, target, tasks_data, resolution: int = 32, margin: float = 1.5,
+                   metric: str = "accuracy") -> EmbeddingSnapshot:
+    """Every task's metric over a grid on the plane of the learned embeddings.
+
+    The grid is laid on :func:`embedding_plane` (for 2-D embeddings: the
+    embedding space itself) around the learned embeddings, and evaluated in
+    one batched call (``embedding_grid.evaluate_embedding_grid``).
+
+    Args:
+        hnet, target: trained hypernetwork (any embedding size ≥ 2) and target.
+        tasks_data: one ``(x, y)`` pair per task (``embedding_grid.benchmark_tasks_data``).
+        resolution: grid points per axis.
+        margin: room around the embeddings, in embedding units.
+        metric: ``"accuracy"`` (fraction correct, 0..1) or ``"mse"``.
+
+    Returns:
+        An ``EmbeddingSnapshot`` in plane coordinates (``embeddings`` are the
+        learned embeddings projected on the plane), ready for
+        ``plotting.plot_embedding_heatmaps``.
+    """
+    embeddings = torch.stack([hnet.task_embedding(t).detach().cpu() for t in range(hnet.num_tasks)])
+    origin, basis = embedding_plane(embeddings)
+    coords = to_plane(embeddings, origin, basis)
+    xlim, ylim = grid_limits(coords, margin=margin)
+    xs, ys, points = make_grid(xlim, ylim, resolution)
+    start = time.perf_counter()
+    values = evaluate_embedding_grid(hnet, target, tasks_data, from_plane(points, origin, basis),
+                                     metric=metric)
+    seconds = time.perf_counter() - start
+    grids = values.reshape(len(tasks_data), resolution, resolution).numpy()
+    return EmbeddingSnapshot(task=hnet.num_tasks - 1, step=0, xs=xs.numpy(), ys=ys.numpy(),
+                             grids=grids, embeddings=coords, seconds=seconds)

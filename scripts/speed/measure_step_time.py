@@ -4,7 +4,7 @@ Trains the first two tasks of a preset for a few steps each (the regulariser
 or penalty is active on task 2), times the steps with the training callback,
 and writes the measurement and the extrapolation to a JSON file:
 
-    python results/measure_step_time.py --benchmark permuted_mnist --method hnet \
+    python scripts/speed/measure_step_time.py --benchmark permuted_mnist --method hnet \
         --steps 200 --threads 1 --out results/permuted_mnist_hnet_step_time.json
 
 The estimate is ``steps_task1 * t1 + (K - 1) * steps_per_task * t2`` and leaves
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from hnet_utils.presets import preset_config
-from hnet_utils.results import software_versions
-from hnet_utils.training import describe_device, get_device, train_continual
+from hnet_utils.experiments.configs import preset_config
+from hnet_utils.experiments.results import software_versions
+from hnet_utils.continual.training import describe_device, get_device, train_continual
 
 
 def main() -> None:

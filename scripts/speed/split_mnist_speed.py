@@ -12,15 +12,15 @@ Beside it, optionally, the SplitMNIST example of the authors' library
 ``hypnettorch`` (its ``examples/hypercl/run.py`` with its default arguments),
 run as a subprocess with the same number of threads. It is not part of this
 project and not in its requirements: install it into a scratch environment
-and give its interpreter and the example script (see benchmarks/README.md).
+and give its interpreter and the example script (see scripts/speed/README.md).
 Its time is read from its own log: from "Training on task 1" to its last test
 (seconds resolution), and its total including data loading.
 
 The last line printed is one JSON object with all numbers.
 
-    python benchmarks/split_mnist_speed.py                       # ours, seed 0
-    python benchmarks/split_mnist_speed.py --seeds 0 1 2
-    python benchmarks/split_mnist_speed.py --hypnettorch-python /tmp/hnt-venv/bin/python \\
+    python scripts/speed/split_mnist_speed.py                       # ours, seed 0
+    python scripts/speed/split_mnist_speed.py --seeds 0 1 2
+    python scripts/speed/split_mnist_speed.py --hypnettorch-python /tmp/hnt-venv/bin/python \\
         --hypnettorch-example /tmp/hnt-example/run.py
 """
 
@@ -40,10 +40,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hnet_utils.benchmarks import make_benchmark  # noqa: E402
-from hnet_utils.experiments import describe_config, teaching_config  # noqa: E402
-from hnet_utils.training import train_continual  # noqa: E402
+from hnet_utils.data.benchmarks import make_benchmark
+from hnet_utils.experiments.studies import describe_config, teaching_config
+from hnet_utils.continual.training import train_continual
 
 TARGET_S, TARGET_ACC = 30.0, 99.0
 _STAMP = r"(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d [AP]M)"

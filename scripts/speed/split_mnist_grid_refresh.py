@@ -20,8 +20,8 @@ Timings are medians over ``--repeats`` refreshes after ``--warmup`` ones, with
 
 The last line printed is one JSON object with all numbers.
 
-    python benchmarks/split_mnist_grid_refresh.py
-    python benchmarks/split_mnist_grid_refresh.py --threads 2 --repeats 5
+    python scripts/speed/split_mnist_grid_refresh.py
+    python scripts/speed/split_mnist_grid_refresh.py --threads 2 --repeats 5
 """
 
 from __future__ import annotations
@@ -39,15 +39,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import torch  # noqa: E402
+import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hnet_utils.benchmarks import make_benchmark  # noqa: E402
-from hnet_utils.embedding_grid import EmbeddingSpaceMonitor, benchmark_tasks_data  # noqa: E402
-from hnet_utils.experiments import describe_config, teaching_config  # noqa: E402
-from hnet_utils.targets import num_params  # noqa: E402
-from hnet_utils.training import build_hnet, build_target  # noqa: E402
-from hnet_utils.widgets import EmbeddingSpaceView  # noqa: E402
+from hnet_utils.data.benchmarks import make_benchmark
+from hnet_utils.viz.embedding_space import EmbeddingSpaceMonitor, benchmark_tasks_data
+from hnet_utils.experiments.studies import describe_config, teaching_config
+from hnet_utils.networks.targets import num_params
+from hnet_utils.continual.training import build_hnet, build_target
+from hnet_utils.viz.widgets import EmbeddingSpaceView
 
 TARGET_S = 1.0
 

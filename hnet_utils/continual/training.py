@@ -1,0 +1,255 @@
+"""The training loop: learn the tasks one after the other, evaluate after each.
+
+:func:`train_continual` builds the benchmark and the learner of an
+:class:`~hnet_utils.experiments.configs.ExperimentConfig`, learns the tasks in
+order, fills the matrix ``R[i][j]`` (metric on task ``j`` after learning task
+``i``) and returns a :class:`~hnet_utils.experiments.results.ContinualResult`.
+Every method-specific decision is the learner's (``learners.Learner``); this
+file only loops, samples batches and evaluates.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from hnet_utils.continual.baselines import TargetLearner
+from hnet_utils.continual.learners import HnetLearner, Learner, build_target
+from hnet_utils.data.benchmarks import Benchmark, make_benchmark
+from hnet_utils.experiments.configs import ExperimentConfig, validate_config
+from hnet_utils.experiments.results import ContinualResult
+from hnet_utils.networks.hypernet import HyperNetwork
+from hnet_utils.settings import get_device
+
+
+@dataclass
+class TrainState:
+    """What a training callback sees.
+
+    ``event`` is ``"step"`` (every ``callback_every`` steps) or ``"task_end"``.
+    ``step`` counts steps within the current ``task`` (1-based). ``matrix`` is
+    the metric matrix filled so far (at ``"task_end"``, else ``None``).
+    """
+
+    event: str
+    task: int
+    step: int
+    global_step: int
+    loss: float
+    hnet: HyperNetwork | None
+    target: torch.nn.Module
+    benchmark: Benchmark
+    config: ExperimentConfig
+    matrix: list | None = None
+
+
+# ----------------------------------------------------------------------- batches
+
+
+def subset_indices(n: int, k: int | None, seed: int) -> torch.Tensor:
+    """All indices ``0..n-1`` (``k`` None or >= n) or a fixed random subset of ``k`` of them, sorted."""
+    if k is None or k >= n:
+        return torch.arange(n)
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=gen)[:k].sort().values
+
+
+class BatchSampler:
+    """Endless shuffled mini-batches of ``indices`` (a new permutation every epoch)."""
+
+    def __init__(self, indices: torch.Tensor, batch_size: int, generator: torch.Generator) -> None:
+        self.indices, self.batch_size, self.generator = indices, batch_size, generator
+        self._order, self._pos = torch.empty(0, dtype=torch.long), 0
+
+    def next(self) -> torch.Tensor:
+        """The next batch of indices (shorter only if there are fewer samples than a batch)."""
+        if self._pos >= len(self._order):
+            self._order = self.indices[torch.randperm(len(self.indices), generator=self.generator)]
+            self._pos = 0
+        batch = self._order[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return batch
+
+
+def steps_per_task(cfg: ExperimentConfig, num_train: int) -> int:
+    """Training steps for one task: ``iterations``, or ``epochs`` full passes over ``num_train``."""
+    if cfg.epochs is None:
+        return cfg.iterations
+    return cfg.epochs * math.ceil(num_train / cfg.batch_size)
+
+
+# ------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate_task(learner: Learner, benchmark: Benchmark, task: int, seen: int,
+                  indices: torch.Tensor, scenario: int, batch_size: int,
+                  device: torch.device) -> tuple[float, float | None]:
+    """Metric of ``learner`` on the test samples ``indices`` of ``task`` after ``seen`` tasks.
+
+    Returns ``(value, inferred)``: accuracy in percent (or MSE) and, when the
+    learner infers the task (HNET+ENT), the percentage of samples whose task
+    was inferred right (else ``None``).
+    """
+    data, classes = benchmark.tasks[task], benchmark.classes_per_task
+    regression = benchmark.kind == "regression"
+    total, score, task_right, inferred = 0, 0.0, 0, False
+    for start in range(0, len(indices), batch_size):
+        x, y = data.batch("test", indices[start:start + batch_size])
+        x, y = x.to(device), y.to(device)
+        pred = learner.predict(x, task, seen)
+        if regression:
+            score += F.mse_loss(pred.output, y, reduction="sum").item() / y[0].numel()
+        else:
+            label = y + task * classes if scenario == 3 else y
+            score += (pred.output == label).sum().item()
+        if pred.task is not None:
+            inferred = True
+            task_right += (pred.task == task).sum().item()
+        total += y.shape[0]
+    if regression:
+        return score / total, None
+    return 100.0 * score / total, (100.0 * task_right / total if inferred else None)
+
+
+# ------------------------------------------------------------------------- engine
+
+
+def make_benchmark_for(cfg: ExperimentConfig) -> Benchmark:
+    """The benchmark of ``cfg`` (``make_benchmark``), seeded with ``cfg.seed``."""
+    return make_benchmark(cfg.benchmark, num_tasks=cfg.num_tasks, seed=cfg.seed)
+
+
+def check_benchmark(cfg: ExperimentConfig, benchmark: Benchmark) -> None:
+    """Raise ``ValueError`` if ``benchmark`` does not match ``cfg``."""
+    if benchmark.num_tasks < cfg.num_tasks:
+        raise ValueError(f"num_tasks={cfg.num_tasks} but the benchmark has only "
+                         f"{benchmark.num_tasks} tasks")
+    if (benchmark.kind == "regression") != (cfg.benchmark == "regression"):
+        raise ValueError(f"config benchmark {cfg.benchmark!r} does not match a "
+                         f"{benchmark.kind} benchmark {benchmark.name!r}")
+
+
+def describe_device(device: torch.device) -> str:
+    """``"cpu (1 thread)"``, ``"cpu (N threads)"`` or ``"cuda (<GPU name>)"``: where a run happened."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+    return str(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA); the batch order has its own seeded generator."""
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def make_learner(cfg: ExperimentConfig, benchmark: Benchmark, device: torch.device,
+                 generator: torch.Generator, train_indices: list[torch.Tensor]) -> Learner:
+    """The learner of ``cfg.method`` with freshly initialised models on ``device``."""
+    regression = benchmark.kind == "regression"
+
+    def make_target() -> torch.nn.Module:
+        return build_target(cfg, tuple(benchmark.input_shape), benchmark.classes_per_task,
+                            regression).to(device)
+
+    if cfg.method == "hnet":
+        return HnetLearner(cfg, benchmark, make_target(), device)
+    return TargetLearner(cfg, benchmark, make_target, device, generator, train_indices)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The device of ``cfg.device`` (None: automatic); CUDA asked for but absent is an error."""
+    device = get_device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} asks for CUDA, which is not available here; "
+                         "use device=None (automatic) or 'cpu'")
+    return device
+
+
+def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
+                    callback: Callable[[TrainState], None] | None = None,
+                    callback_every: int = 100, progress: bool = True) -> ContinualResult:
+    """Learn the tasks of ``cfg`` one after the other and evaluate after each.
+
+    Args:
+        cfg: the experiment (validated here, before anything is built).
+        benchmark: a ready :class:`~hnet_utils.data.benchmarks.Benchmark`;
+            default: built from ``cfg`` (:func:`make_benchmark_for`).
+        callback: ``callback(TrainState)`` every ``callback_every`` steps and
+            at the end of every task.
+        progress: show ``tqdm`` progress bars.
+
+    Returns:
+        A :class:`ContinualResult` with the trained models attached
+        (``result.hnet``, ``result.target``, ``result.task_targets``).
+    """
+    validate_config(cfg)
+    if not isinstance(callback_every, int) or callback_every < 1:
+        raise ValueError(f"callback_every must be a positive integer, got {callback_every!r}")
+    start_time = time.perf_counter()
+    device = resolve_device(cfg.device)
+    benchmark = make_benchmark_for(cfg) if benchmark is None else benchmark
+    check_benchmark(cfg, benchmark)
+    seed_everything(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    K, tasks = cfg.num_tasks, benchmark.tasks[:cfg.num_tasks]
+    train_idx = [subset_indices(t.num_samples("train"), cfg.train_subset, cfg.seed + 1000 + i)
+                 for i, t in enumerate(tasks)]
+    test_idx = [subset_indices(t.num_samples("test"), cfg.test_subset, cfg.seed + 2000 + i)
+                for i, t in enumerate(tasks)]
+    learner = make_learner(cfg, benchmark, device, generator, train_idx)
+    samplers = [BatchSampler(idx, cfg.batch_size, generator) for idx in train_idx]
+
+    def next_batch(j: int):
+        x, y = tasks[j].batch("train", samplers[j].next())
+        return j, x.to(device), y.to(device)
+
+    matrix: list[list[float | None]] = [[None] * K for _ in range(K)]
+    inferred: list[float | None] = [None] * K
+    global_step, loss = 0, torch.tensor(float("nan"))
+    for t in range(K):
+        learner.start_task(t)
+        steps = steps_per_task(cfg, len(train_idx[t]))
+        bar = tqdm(range(1, steps + 1), desc=f"{cfg.method} task {t + 1}/{K}",
+                   disable=not progress, leave=False)
+        for step in bar:
+            loss = learner.step([next_batch(j) for j in learner.batch_tasks(t)], t + 1)
+            global_step += 1
+            if progress and step % 50 == 0:
+                bar.set_postfix(loss=f"{float(loss):.4f}")
+            if callback is not None and step % callback_every == 0:
+                callback(TrainState("step", t, step, global_step, float(loss), learner.hnet,
+                                    learner.target, benchmark, cfg))
+        bar.close()
+        learner.end_task(t)
+        for j in range(t + 1):
+            matrix[t][j], inferred[j] = evaluate_task(learner, benchmark, j, t + 1, test_idx[j],
+                                                      cfg.scenario, cfg.eval_batch_size, device)
+        if callback is not None:
+            callback(TrainState("task_end", t, steps, global_step, float(loss), learner.hnet,
+                                learner.target, benchmark, cfg, matrix=[row[:] for row in matrix]))
+
+    result = ContinualResult(
+        config=cfg.to_dict(), metric="mse" if benchmark.kind == "regression" else "accuracy",
+        matrix=matrix, wall_time_s=time.perf_counter() - start_time,
+        device=describe_device(device),
+        task_inference_accuracy=None if inferred[0] is None else [float(v) for v in inferred],
+        data={"source": benchmark.source, "label": benchmark.data_label, "kind": benchmark.kind,
+              "input_shape": list(benchmark.input_shape),
+              "classes_per_task": benchmark.classes_per_task,
+              "train_samples_per_task": [len(i) for i in train_idx],
+              "test_samples_per_task": [len(i) for i in test_idx]},
+    )
+    result.hnet, result.target = learner.hnet, learner.target
+    result.task_targets = getattr(learner, "task_targets", None) or None
+    return result
