@@ -34,6 +34,11 @@ test-notebooks: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
+# Speed measurements (one thread; last printed line of each script is one JSON object).
+# Results and how to read them: scripts/speed/README.md.
+bench: $(STAMP)
+	$(BIN)/python scripts/speed/regularizer_scaling.py --tasks 2,10 --steps 2 --warmup 1
+
 # Real-browser check of notebook 01 (JupyterLab + headless Debian Chromium via
 # Playwright): installs chromium (apt, only if missing) and Playwright first.
 BROWSER_STAMP := $(VENV)/.browser-installed

@@ -1,6 +1,6 @@
 """Command line: ``python -m hnet_utils.run --benchmark split_mnist --method hnet ...``.
 
-Every field of :class:`~hnet_utils.presets.ExperimentConfig` has exactly one
+Every field of :class:`~hnet_utils.experiments.configs.ExperimentConfig` has exactly one
 option (``num_tasks`` -> ``--num-tasks``). A preset (``--preset paper``, the
 default, or ``--preset fast``) gives the starting values; options given on the
 command line override them. The configuration is validated before any data is

@@ -1,4 +1,4 @@
-"""Tests of hnet_utils.benchmarks: the TaskData/Benchmark contract of docs/architecture.md,
+"""Tests of hnet_utils.data.benchmarks: the TaskData/Benchmark contract of docs/architecture.md,
 for every benchmark, on the shipped subsets (and a tiny CIFAR-100 written by the tests)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of hnet_utils.datasets: sources in order, checksums, shipped subsets, CIFAR-100.
+"""Tests of hnet_utils.data.datasets: sources in order, checksums, shipped subsets, CIFAR-100.
 
 All run offline and without the real mirror; the few that use the real mirror
 skip (saying why) when HNET_DATA_MIRROR is not set.

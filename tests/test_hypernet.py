@@ -1,4 +1,4 @@
-"""Full and chunked hypernetworks (hnet_utils.hypernet)."""
+"""Full and chunked hypernetworks (hnet_utils.networks.hypernet)."""
 
 import pytest
 import torch

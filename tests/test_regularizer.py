@@ -1,4 +1,4 @@
-"""The output regulariser: reference vs exact, subsets, Adam lookahead (hnet_utils.regularizer)."""
+"""The output regulariser: reference vs exact, subsets, Adam lookahead (hnet_utils.continual.regularizer)."""
 
 import copy
 

@@ -1,4 +1,4 @@
-"""Target networks run with weights from outside (hnet_utils.targets)."""
+"""Target networks run with weights from outside (hnet_utils.networks.targets)."""
 
 import math
 

@@ -20,13 +20,18 @@ Matrix = Sequence[Sequence[float | None]]
 METRICS = ("accuracy", "mse")
 
 
+def fraction_correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Share (0..1) of rows whose argmax equals the label: logits (..., N, C), labels (N,) -> (...)."""
+    return (logits.argmax(dim=-1) == labels).float().mean(dim=-1)
+
+
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Percentage of rows of ``logits`` (N, C) whose argmax equals ``labels`` (N,)."""
     if logits.shape[0] != labels.shape[0]:
         raise ValueError(f"logits has {logits.shape[0]} rows but labels has {labels.shape[0]}")
     if labels.numel() == 0:
         raise ValueError("labels is empty: accuracy of zero samples is undefined")
-    return 100.0 * (logits.argmax(dim=-1) == labels).float().mean().item()
+    return 100.0 * fraction_correct(logits, labels).item()
 
 
 def _check_square(matrix: Matrix) -> int:

@@ -52,7 +52,8 @@ import torch
 
 from hnet_utils.networks.hypernet import HyperNetwork
 
-METHODS = ("exact", "reference")
+#: The two implementations of the same regulariser (``method=`` argument).
+IMPLEMENTATIONS = ("exact", "reference")
 
 
 class OutputRegularizer:
@@ -80,8 +81,8 @@ class OutputRegularizer:
             raise ValueError(f"h must be a HyperNetwork, got {type(h).__name__}")
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
             raise ValueError(f"beta must be a number >= 0, got {beta!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if method not in IMPLEMENTATIONS:
+            raise ValueError(f"method must be one of {IMPLEMENTATIONS}, got {method!r}")
         if subset_size is not None and (isinstance(subset_size, bool)
                                         or not isinstance(subset_size, int) or subset_size <= 0):
             raise ValueError(f"subset_size must be a positive int or None, got {subset_size!r}")

@@ -31,13 +31,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from hnet_utils.continual import regularizer
+from hnet_utils.networks import targets
+
 BENCHMARKS = ("regression", "permuted_mnist", "split_mnist", "split_cifar10_100", "split_cifar10")
 METHODS = ("hnet", "finetune", "scratch", "multitask", "ewc", "online_ewc", "si")
 SCENARIOS = (1, 2, 3)
 TARGETS = ("mlp", "zenke", "resnet32")
 HNET_TYPES = ("full", "chunked")
-REGULARIZERS = ("exact", "reference")
-ACTIVATIONS = ("relu", "elu", "sigmoid", "tanh", "linear")
+REGULARIZERS = regularizer.IMPLEMENTATIONS  # defined where they are implemented
+ACTIVATIONS = tuple(targets.ACTIVATIONS)
 
 #: Largest number of tasks each benchmark can provide.
 MAX_TASKS = {

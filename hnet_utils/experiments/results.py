@@ -44,7 +44,7 @@ def software_versions() -> dict[str, str]:
 
 @dataclass
 class ContinualResult:
-    """Outcome of :func:`hnet_utils.training.train_continual`.
+    """Outcome of :func:`hnet_utils.continual.training.train_continual`.
 
     ``matrix[i][j]`` is the metric on task ``j`` after training task ``i``
     (``None`` for ``j > i``). ``metric`` is ``"accuracy"`` (percent) or ``"mse"``.
@@ -130,7 +130,7 @@ class ContinualResult:
 
     @property
     def experiment_config(self) -> ExperimentConfig:
-        """:attr:`config` as an :class:`~hnet_utils.presets.ExperimentConfig`."""
+        """:attr:`config` as an :class:`~hnet_utils.experiments.configs.ExperimentConfig`."""
         return ExperimentConfig.from_dict(self.config)
 
 

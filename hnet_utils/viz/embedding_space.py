@@ -8,7 +8,7 @@ network in one ``vmap``-ed call (``targets.forward_with_weights``), which is
 what makes a live refresh while training cheap.
 
 :class:`EmbeddingSpaceMonitor` is a training callback (see
-``training.train_continual``) that records each task embedding's trajectory
+``continual.training.train_continual``) that records each task embedding's trajectory
 and re-evaluates the grid every few steps.
 """
 
@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from hnet_utils.continual.metrics import METRICS, fraction_correct
 from hnet_utils.networks.targets import forward_with_weights
 
-METRICS = ("mse", "accuracy")
+
 
 
 def make_grid(xlim: tuple[float, float], ylim: tuple[float, float], resolution: int = 50):
@@ -91,7 +92,7 @@ def _metric(outputs: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor
     if metric == "mse":
         target = y.reshape(1, *outputs.shape[1:]).to(outputs.dtype)
         return ((outputs - target) ** 2).mean(dim=(1, 2))
-    return (outputs.argmax(dim=-1) == y.reshape(1, -1)).float().mean(dim=1)
+    return fraction_correct(outputs, y.reshape(-1))
 
 
 @torch.no_grad()
@@ -357,11 +358,11 @@ def plane_snapshot(hnet, target, tasks_data, resolution: int = 32, margin: float
 
     The grid is laid on :func:`embedding_plane` (for 2-D embeddings: the
     embedding space itself) around the learned embeddings, and evaluated in
-    one batched call (``embedding_grid.evaluate_embedding_grid``).
+    one batched call (``embedding_space.evaluate_embedding_grid``).
 
     Args:
         hnet, target: trained hypernetwork (any embedding size ≥ 2) and target.
-        tasks_data: one ``(x, y)`` pair per task (``embedding_grid.benchmark_tasks_data``).
+        tasks_data: one ``(x, y)`` pair per task (``embedding_space.benchmark_tasks_data``).
         resolution: grid points per axis.
         margin: room around the embeddings, in embedding units.
         metric: ``"accuracy"`` (fraction correct, 0..1) or ``"mse"``.
@@ -369,7 +370,7 @@ def plane_snapshot(hnet, target, tasks_data, resolution: int = 32, margin: float
     Returns:
         An ``EmbeddingSnapshot`` in plane coordinates (``embeddings`` are the
         learned embeddings projected on the plane), ready for
-        ``plotting.plot_embedding_heatmaps``.
+        ``figures.plot_embedding_heatmaps``.
     """
     embeddings = torch.stack([hnet.task_embedding(t).detach().cpu() for t in range(hnet.num_tasks)])
     origin, basis = embedding_plane(embeddings)

@@ -228,7 +228,7 @@ class FitRecorder:
     """Training callback: each task's fitted curve at the end of every task.
 
     Pass it (or call it from your own callback) as ``callback`` of
-    ``training.train_continual`` on a regression benchmark. After training,
+    ``continual.training.train_continual`` on a regression benchmark. After training,
     ``fits[i][j]`` is the ``(x, y_pred)`` curve (NumPy, (M,) each) of task j
     after training task i, ``None`` for j > i -- the input of
     :func:`plot_fits_after_each_task`.

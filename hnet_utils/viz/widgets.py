@@ -1,8 +1,8 @@
 """Thin ipywidgets layers over plain, tested functions.
 
 Each class here only wires controls to functions that live elsewhere and are
-tested on their own: training (``training.train_continual``), figures and
-tables (``plotting``), grid evaluation (``embedding_grid``). Figures are
+tested on their own: training (``continual.training.train_continual``), figures and
+tables (``figures``), grid evaluation (``embedding_space``). Figures are
 rendered to PNG and shown in ``ipywidgets.Image`` widgets, so a view can be
 redrawn from a training callback while the cell is still running, in
 JupyterLab as well as headless (nbval).
@@ -227,9 +227,9 @@ class CompressionExplorer(_Displayable):
 class EmbeddingSpaceView(_Displayable):
     """Heatmaps of every task's metric over the 2-D embedding plane, as an Image widget.
 
-    Use it as ``on_refresh`` of an :class:`~hnet_utils.embedding_grid.EmbeddingSpaceMonitor`:
+    Use it as ``on_refresh`` of an :class:`~hnet_utils.viz.embedding_space.EmbeddingSpaceMonitor`:
     each snapshot updates one reused figure
-    (:class:`~hnet_utils.plotting.EmbeddingHeatmapFigure`) and the PNG shown.
+    (:class:`~hnet_utils.viz.figures.EmbeddingHeatmapFigure`) and the PNG shown.
 
     Args:
         num_tasks: number of heatmaps.
@@ -237,7 +237,7 @@ class EmbeddingSpaceView(_Displayable):
         vmin, vmax: fixed colour limits, so refreshes are comparable.
         log: log colour scale.
         dpi: PNG resolution.
-        cmap: colour map (see ``plotting.EmbeddingHeatmapFigure``; ``"magma"``
+        cmap: colour map (see ``figures.EmbeddingHeatmapFigure``; ``"magma"``
             for accuracy, so that good is light as for MSE with the default).
     """
 
@@ -281,7 +281,7 @@ def explorer_config(base: ExperimentConfig, beta: float, embedding_dim: int, hne
         chunk_embedding_dim: chunk-embedding size for the chunked hypernetwork.
 
     Returns:
-        A validated :class:`~hnet_utils.presets.ExperimentConfig`.
+        A validated :class:`~hnet_utils.experiments.configs.ExperimentConfig`.
     """
     if base.method != "hnet":
         raise ValueError(f"base must be a hypernetwork configuration (method='hnet'), got {base.method!r}")
@@ -301,7 +301,7 @@ class RegressionExplorer(TrainingExplorer):
     """β, embedding size and chunking of the hypernetwork on the regression tasks.
 
     Clicking **Train** (or calling :meth:`train`) retrains the hypernetwork
-    with the chosen settings via ``training.train_continual``, with a progress
+    with the chosen settings via ``continual.training.train_continual``, with a progress
     bar, then redraws the fits after each task and the MSE table. With
     embedding size 2 the task-embedding plane is shown live while training.
 
@@ -415,7 +415,7 @@ class EmbeddingExplorer(TrainingExplorer):
     """β and task-embedding size of a SplitMNIST hypernetwork, with accuracy maps of its embeddings.
 
     Clicking **Train** (or calling :meth:`train`) retrains the hypernetwork of
-    ``base`` with the sliders' β and embedding size (``training.train_continual``)
+    ``base`` with the sliders' β and embedding size (``continual.training.train_continual``)
     and shows every task's test accuracy over a plane of task embeddings:
     with 2-D embeddings the embedding space itself, refreshed live while
     training (``embedding_space.EmbeddingSpaceMonitor``); with larger ones the

@@ -1,4 +1,4 @@
-"""Tests for hnet_utils.plotting: figures and tables built from plain arrays."""
+"""Tests for hnet_utils.viz.figures: figures and tables built from plain arrays."""
 
 import matplotlib
 

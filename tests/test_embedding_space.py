@@ -1,4 +1,4 @@
-"""Tests for hnet_utils.embedding_grid: batched grid evaluation and the live monitor."""
+"""Tests for hnet_utils.viz.embedding_space: batched grid evaluation and the live monitor."""
 
 import numpy as np
 import pytest

@@ -1,0 +1,1 @@
+"""Continual learning: the regulariser, the learners of every method, task inference, metrics and the training loop."""
