@@ -166,6 +166,7 @@ class HnetLearner:
                                      generator=torch.Generator().manual_seed(cfg.seed + 3000))
         self.optimizer: torch.optim.Optimizer | None = None
         self.task = -1
+        self._lookahead_buffers: dict = {}  # reused Δθ tensors (adam_lookahead)
 
     def _use_bn(self, task: int) -> None:
         if hasattr(self.target, "use_task_bn"):
@@ -181,8 +182,10 @@ class HnetLearner:
         self.task = task
         self._use_bn(task)
         self.target.train()
+        # fused: one kernel per step instead of one pass per Adam operation (CPU and CUDA)
         self.optimizer = torch.optim.Adam(
-            [*self.hnet.theta_parameters(), self.hnet.task_embedding(task)], lr=self.cfg.lr)
+            [*self.hnet.theta_parameters(), self.hnet.task_embedding(task)], lr=self.cfg.lr,
+            fused=self.device.type in ("cpu", "cuda"))
 
     def task_loss(self, x: torch.Tensor, y: torch.Tensor, task: int) -> torch.Tensor:
         """Loss of the weights generated for ``task`` on a batch: MSE or cross-entropy.
@@ -199,8 +202,13 @@ class HnetLearner:
         out = forward_with_weights(self.target, weights, x)
         return F.mse_loss(out, y) if self.regression else F.cross_entropy(out, y)
 
-    def step(self, batches: list[tuple[int, torch.Tensor, torch.Tensor]], seen: int) -> float:
-        """One Adam step on the current task's batch (plus the regulariser); returns the loss."""
+    def step(self, batches: list[tuple[int, torch.Tensor, torch.Tensor]],
+             seen: int) -> torch.Tensor:
+        """One Adam step on the current task's batch (plus the regulariser).
+
+        Returns the loss as a detached 0-d tensor (no host sync on a GPU:
+        call ``float()`` on it only when it is logged).
+        """
         (task, x, y), = batches
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.task_loss(x, y, task)
@@ -208,12 +216,13 @@ class HnetLearner:
         total = loss.detach()
         if task > 0 and self.cfg.beta > 0:
             theta = self.hnet.theta_parameters()
-            delta = adam_lookahead(self.optimizer, theta) if self.cfg.lookahead else None
+            delta = (adam_lookahead(self.optimizer, theta, self._lookahead_buffers)
+                     if self.cfg.lookahead else None)
             loss_reg = self.reg(delta=delta)
             loss_reg.backward()
             total = total + loss_reg.detach()
         self.optimizer.step()
-        return float(total)
+        return total
 
     def end_task(self, task: int) -> None:
         """Nothing to consolidate: the next :meth:`start_task` snapshots."""
@@ -379,12 +388,14 @@ def train_continual(cfg: ExperimentConfig, benchmark=None, callback: Callable | 
             learned = range(t + 1) if cfg.method == "multitask" else (t,)
             loss = learner.step([_batch(tasks[j], j, samplers[j], device) for j in learned], t + 1)
             global_step += 1
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{loss:.4f}")
+            # the loss may be a tensor on the device: read it (a host sync) only when logged
+            if progress and step % 50 == 0:
+                bar.set_postfix(loss=f"{float(loss):.4f}")
             if callback is not None and step % callback_every == 0:
-                callback(TrainState("step", t, step, global_step, loss, learner.hnet,
+                callback(TrainState("step", t, step, global_step, float(loss), learner.hnet,
                                     learner.target, benchmark, cfg))
         bar.close()
+        loss = float(loss)
         learner.end_task(t)
         for j in range(t + 1):
             matrix[t][j], inferred[j] = evaluate_task(learner, cfg, benchmark, j, t + 1,
