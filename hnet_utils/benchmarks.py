@@ -181,11 +181,12 @@ class MNISTTransform:
         self.permutation = permutation
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float().div_(255.0)
-        if self.pad:
-            x = F.pad(x, (2, 2, 2, 2))
+        # pad and permute the uint8 pixels (a quarter of the bytes), then convert: same result
+        x = F.pad(images, (2, 2, 2, 2)) if self.pad else images
         x = x.flatten(1)
-        return x if self.permutation is None else x[:, self.permutation]
+        if self.permutation is not None:
+            x = x[:, self.permutation]
+        return x.float().div_(255.0)
 
 
 class NormalizeTransform:

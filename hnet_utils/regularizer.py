@@ -29,6 +29,12 @@ Two implementations give the same value and gradient:
   with the Gram matrix of the non-last chunks only (the same as subtracting
   their contribution, without the cancellation).
 
+  Speed: A = [V | W*] is one (chunk_size, 2d+1) buffer kept from the
+  snapshot; each call writes V into it and the output layer's part of the
+  sum, <G, AᵀA>, is a small autograd Function (``_OutputLayerTerm``) with a
+  hand-written backward (dsum/dV = first d+1 columns of A (G + Gᵀ)), so
+  autograd never records the 78,000-row products or their temporaries.
+
   Precision: G, the constant block W*ᵀW* and the final contraction are
   float64; the two big products VᵀV and VᵀW* (V = [W - W* | b - b*], 78,000
   rows for PermutedMNIST-10) are float32 by default (``product_dtype``).
@@ -221,25 +227,28 @@ class OutputRegularizer:
         z = self._hnet_at(hidden, embeddings, return_features=True).double()
         u = torch.cat([z, torch.ones_like(z[..., :1]), z - z_star.double()], dim=-1)
         g_not_last = _gram(u[:, :-1].reshape(-1, u.shape[-1]))       # pairs of non-last chunks
-        g_all = g_not_last + _gram(u[:, -1])                         # every (task, chunk) pair
+        g_last = _gram(u[:, -1])                                     # pairs of the last chunk
+        g_all = g_not_last + g_last                                  # every (task, chunk) pair
         if s["a"].dtype != self.product_dtype:                       # product_dtype was changed
             s["a"] = s["a"].to(self.product_dtype)
         return _OutputLayerTerm.apply(h.output.weight, h.output.bias, g_all, g_not_last,
-                                      deltas["output.weight"], deltas["output.bias"], s,
-                                      h.last_chunk_size)
+                                      g_last.detach(), deltas["output.weight"],
+                                      deltas["output.bias"], s, h.last_chunk_size)
 
 
 class _OutputLayerTerm(torch.autograd.Function):
     """<G_all, AᵀA over the rows :m> + <G_not_last, AᵀA over the rows m:>, A = [V | W*].
 
     V = [W + ΔW - W* | b + Δb - b*] is written into the stored buffer ``a``
-    (no autograd graph over the chunk_size x (2d+1) matrix): the forward pass
-    is one product AᵀV per row block, the backward pass one product
-    A G[:, :d+1] per row block (dsum/dV = 2 A G for symmetric G), and dsum/dG = AᵀA.
+    (no autograd graph over the chunk_size x (2d+1) matrix). Forward: one
+    product VᵀA per row block. Backward: dsum/dG = AᵀA, and dsum/dV = the first
+    d+1 columns of A (G + Gᵀ), computed transposed (the faster layout on CPU) as
+    (G_not_last + G_not_lastᵀ)ᵀAᵀ for all rows plus the last chunk's part
+    (G_last = G_all - G_not_last, passed in as ``g_last``) for the rows :m.
     """
 
     @staticmethod
-    def forward(ctx, weight, bias, g_all, g_not_last, d_weight, d_bias, stored, m):
+    def forward(ctx, weight, bias, g_all, g_not_last, g_last, d_weight, d_bias, stored, m):
         a, d = stored["a"], weight.shape[1]
         v_w, v_b = a[:, :d], a[:, d]
         torch.sub(weight.detach(), a[:, d + 1:], out=v_w)
@@ -255,28 +264,28 @@ class _OutputLayerTerm(torch.autograd.Function):
         if padded:                                                   # padding rows of last chunk
             total = total + (g_not_last * gram_pad).sum()
         # saving a lets autograd detect a second call overwriting it before this backward
-        ctx.save_for_backward(a, g_all, g_not_last, gram_full, gram_pad)
+        ctx.save_for_backward(a, g_all, g_not_last, g_last, gram_full, gram_pad)
         ctx.m, ctx.weight_dtype = m, weight.dtype
         return total
 
     @staticmethod
     def backward(ctx, grad_total):
-        a, g_all, g_not_last, gram_full, gram_pad = ctx.saved_tensors
+        a, g_all, g_not_last, g_last, gram_full, gram_pad = ctx.saved_tensors
         m, d1 = ctx.m, (a.shape[1] + 1) // 2
         grad_g_all = grad_total * gram_full
         grad_g_not_last = grad_total * gram_pad if gram_pad is not None else None
         grad_w = grad_b = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            # d<G, AᵀA>/dA = A (G + Gᵀ); V is the first d+1 columns of A
-            grad_v = a.new_empty(a.shape[0], d1)
-            for rows, g in ((slice(None, m), g_all), (slice(m, None), g_not_last)):
-                if gram_pad is None and rows.start == m:
-                    break
-                coef = (grad_total * (g[:, :d1] + g[:d1].T)).to(a.dtype)
-                torch.mm(a[rows], coef, out=grad_v[rows])
-            grad_v = grad_v.to(ctx.weight_dtype)
-            grad_w, grad_b = grad_v[:, :d1 - 1], grad_v[:, d1 - 1]
-        return grad_w, grad_b, grad_g_all, grad_g_not_last, None, None, None, None
+            def coef(g):                         # (d+1, 2d+1): the first d+1 columns of
+                return (grad_total * (g[:d1] + g[:, :d1].T)).to(a.dtype)   # (G + Gᵀ), transposed
+            if gram_pad is None:                                     # no padding rows
+                grad_vt = coef(g_all) @ a.T                          # (d+1, chunk_size)
+            else:
+                grad_vt = coef(g_not_last) @ a.T
+                grad_vt[:, :m].addmm_(coef(g_last), a[:m].T)
+            grad_vt = grad_vt.to(ctx.weight_dtype)
+            grad_w, grad_b = grad_vt[:d1 - 1].T, grad_vt[d1 - 1]
+        return grad_w, grad_b, grad_g_all, grad_g_not_last, None, None, None, None, None
 
 
 def _gram(u: torch.Tensor) -> torch.Tensor:
@@ -288,12 +297,12 @@ def _gram_of_rows(a: torch.Tensor, ww: torch.Tensor) -> torch.Tensor:
     """AᵀA (float64) for rows ``a`` = [v | w_star] of A, given the constant float64 block
     ww = w_starᵀw_star.
 
-    a: (rows, 2d+1) -> (2d+1, 2d+1); one product Aᵀv for the blocks that involve v.
+    a: (rows, 2d+1) -> (2d+1, 2d+1); one product vᵀA for the blocks that involve v.
     """
     d1 = ww.shape[0] + 1
-    av = (a.T @ a[:, :d1]).double()                                  # [vᵀv; w_starᵀv]
-    vv, wv = av[:d1], av[d1:]
-    return torch.cat([torch.cat([vv, wv.T], dim=1), torch.cat([wv, ww], dim=1)], dim=0)
+    va = (a[:, :d1].T @ a).double()                                  # [vᵀv | vᵀw_star]
+    vv, vw = va[:, :d1], va[:, d1:]
+    return torch.cat([torch.cat([vv, vw], dim=1), torch.cat([vw.T, ww], dim=1)], dim=0)
 
 
 @torch.no_grad()

@@ -265,24 +265,26 @@ def evaluate_task(learner, cfg: ExperimentConfig, benchmark, task: int, seen: in
     """
     data, classes = benchmark.tasks[task], benchmark.classes_per_task
     infer = isinstance(learner, HnetLearner) and cfg.scenario in (2, 3)
+    # sums stay tensors (on the device) until the end: one host sync per call, not per batch
     total, score, task_right = 0, 0.0, 0
     for start in range(0, len(indices), cfg.eval_batch_size):
         x, y = data.batch("test", indices[start:start + cfg.eval_batch_size])
         x, y = x.to(device), y.to(device)
         if benchmark.kind == "regression":
-            score += F.mse_loss(learner.logits(x, task, seen), y, reduction="sum").item() / y[0].numel()
+            score += F.mse_loss(learner.logits(x, task, seen), y, reduction="sum") / y[0].numel()
         elif infer:
             logits = learner.all_logits(x, seen)
             tasks = infer_task(logits)
             pred = pick(logits, tasks).argmax(-1)
             right = pred == y if cfg.scenario == 2 else (tasks == task) & (pred == y)
-            score += right.sum().item()
-            task_right += (tasks == task).sum().item()
+            score += right.sum()
+            task_right += (tasks == task).sum()
         else:
             pred = learner.logits(x, task, seen).argmax(-1)
             label = y + task * classes if cfg.scenario == 3 else y
-            score += (pred == label).sum().item()
+            score += (pred == label).sum()
         total += y.shape[0]
+    score, task_right = float(score), float(task_right)
     if benchmark.kind == "regression":
         return score / total, None
     return 100.0 * score / total, (100.0 * task_right / total if infer else None)
@@ -331,6 +333,38 @@ def make_learner(cfg: ExperimentConfig, benchmark, device: torch.device,
     return TargetLearner(cfg, benchmark, make_target, device, generator, train_indices)
 
 
+def on_device(benchmark, device: torch.device):
+    """A shallow copy of ``benchmark`` whose stored data lie on ``device`` (the same
+    object if it is the CPU), so that training batches are built there.
+
+    Tensors shared between tasks (PermutedMNIST's images) are moved once; the
+    tensors of the input transforms (permutation, normalisation) move too.
+    """
+    import copy
+    import dataclasses
+
+    if device.type == "cpu":
+        return benchmark
+    moved: dict[int, torch.Tensor] = {}
+
+    def move(value):
+        if not isinstance(value, torch.Tensor):
+            return value
+        if id(value) not in moved:
+            moved[id(value)] = value.to(device)
+        return moved[id(value)]
+
+    tasks = []
+    for task in benchmark.tasks:
+        task = copy.copy(task)
+        task._splits = {name: type(split)(*map(move, split)) for name, split in task._splits.items()}
+        if task._transform is not None:
+            task._transform = copy.copy(task._transform)
+            vars(task._transform).update({k: move(v) for k, v in vars(task._transform).items()})
+        tasks.append(task)
+    return dataclasses.replace(benchmark, tasks=tasks)
+
+
 def _batch(task, task_id: int, sampler: BatchSampler, device: torch.device):
     """The next training batch of ``task`` as ``(task_id, x, y)`` on ``device``."""
     x, y = task.batch("train", sampler.next())
@@ -363,6 +397,7 @@ def train_continual(cfg: ExperimentConfig, benchmark=None, callback: Callable | 
                          "use device=None (automatic) or 'cpu'")
     benchmark = make_benchmark_for(cfg) if benchmark is None else benchmark
     check_benchmark(cfg, benchmark)
+    benchmark = on_device(benchmark, device)  # data resident on a GPU: no copy per batch
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     tasks = benchmark.tasks[:cfg.num_tasks]
