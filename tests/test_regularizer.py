@@ -236,6 +236,7 @@ def test_exact_stores_activations_not_weight_sets():
     dict(lr=0.003, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1),
     dict(lr=0.01, amsgrad=True),
     dict(lr=0.01, maximize=True),
+    dict(lr=0.01, fused=True),                             # the engine's optimiser
 ])
 @pytest.mark.parametrize("adamw", [False, True])
 def test_adam_lookahead_is_the_step_adam_takes(opt_kwargs, adamw):

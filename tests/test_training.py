@@ -206,3 +206,44 @@ def test_cifar_targets_run(target, method, scenario):
     if target == "resnet32" and method == "hnet":
         # each task's batch-norm statistics were updated while training it
         assert not torch.equal(r.target.bn.running_mean[0], r.target.bn.running_mean[1])
+
+
+def test_hnet_step_is_the_plain_regularised_adam_step(split_mnist):
+    """HnetLearner.step (exact regulariser, reused lookahead buffers, fused Adam) takes the
+    step of the plainly written one: task loss, then the paper's task-by-task regulariser
+    at θ + Δθ (lookahead from the task loss), then a step of a standard Adam."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
+    from hnet_utils.networks.targets import forward_with_weights
+    from hnet_utils.continual.training import make_learner
+
+    cfg = preset_config("split_mnist", "fast", method="hnet", device="cpu")
+    assert cfg.lookahead and cfg.regularizer == "exact" and cfg.beta > 0
+    idx = [torch.arange(t.num_samples("train")) for t in split_mnist.tasks]
+    learner = make_learner(cfg, split_mnist, torch.device("cpu"), torch.Generator(), idx)
+    batches = [split_mnist.tasks[t].batch("train", torch.arange(32 * k, 32 * k + 32))
+               for t in range(3) for k in range(3)]
+    for task in range(3):
+        if task:
+            learner.end_task(task - 1)
+        learner.start_task(task)
+        if task < 2:
+            for x, y in batches[3 * task:3 * task + 3]:
+                learner.step([(task, x, y)], task + 1)
+    h = copy.deepcopy(learner.hnet)                       # the same θ, θ* and embeddings
+    reg = OutputRegularizer(h, beta=cfg.beta, method="reference")
+    reg.snapshot()
+    reg.tasks = (0, 1)
+    opt = torch.optim.Adam([*h.theta_parameters(), h.task_embedding(2)], lr=cfg.lr)
+    for x, y in batches[6:]:
+        learner.step([(2, x, y)], 3)
+        opt.zero_grad()
+        F.cross_entropy(forward_with_weights(learner.target, h(task_id=2), x), y).backward()
+        reg(adam_lookahead(opt, h.theta_parameters())).backward()
+        opt.step()
+    for (name, a), b in zip(learner.hnet.named_parameters(), h.parameters()):
+        # Adam's first steps move every weight by about lr: compare on that scale
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3 * cfg.lr)

@@ -29,6 +29,12 @@ Two implementations give the same value and gradient:
   with the Gram matrix of the non-last chunks only (the same as subtracting
   their contribution, without the cancellation).
 
+  Speed: A = [V | W*] is one (chunk_size, 2d+1) buffer kept from the
+  snapshot; each call writes V into it and the output layer's part of the
+  sum, <G, AᵀA>, is a small autograd Function (``_OutputLayerTerm``) with a
+  hand-written backward (dsum/dV = first d+1 columns of A (G + Gᵀ)), so
+  autograd never records the 78,000-row products or their temporaries.
+
   Precision: G, the constant block W*ᵀW* and the final contraction are
   float64; the two big products VᵀV and VᵀW* (V = [W - W* | b - b*], 78,000
   rows for PermutedMNIST-10) are float32 by default (``product_dtype``).
@@ -116,10 +122,14 @@ class OutputRegularizer:
             # the generated weights of every old task, one (n,) row per task
             stored["targets"] = torch.stack([h(embeddings=e) for e in embeddings])
         else:
-            w_star = h.output.weight.detach().clone()
-            m = h.last_chunk_size
+            w_star = h.output.weight.detach()
+            m, d = h.last_chunk_size, h.feature_dim
             stored["z_star"] = h(embeddings=embeddings, return_features=True)  # (T, K, d)
-            stored["w_star"] = w_star
+            # A = [V | W*] (chunk_size, 2d+1) in product_dtype: columns d+1.. hold W*,
+            # columns ..d are rewritten with V = [W + ΔW - W* | b + Δb - b*] at every call
+            a = w_star.new_zeros(h.chunk_size, 2 * d + 1, dtype=self.product_dtype)
+            a[:, d + 1:] = w_star
+            stored["a"] = a
             stored["b_star"] = h.output.bias.detach().clone()
             # W*ᵀW* for the rows valid in every chunk / only in non-last chunks
             w64 = w_star.double()
@@ -152,35 +162,38 @@ class OutputRegularizer:
         ``None`` entries mean zero). It is detached (treated as a constant).
         Returns 0 when no old task is protected.
         """
-        params = self._theta(delta)
+        deltas = self._deltas(delta)
+        weight = self.h.output.weight
         if not self.tasks:
-            return params["output.weight"].new_zeros(())
+            return weight.new_zeros(())
         chosen = self._choose()
         if self.method == "reference":
-            total = self._reference_sum(chosen, params)
+            total = self._reference_sum(chosen, self._theta(deltas))
         else:
-            total = self._exact_sum(chosen, params)
-        return self.beta / len(chosen) * total.to(params["output.weight"].dtype)
+            total = self._exact_sum(chosen, deltas)
+        return self.beta / len(chosen) * total.to(weight.dtype)
 
-    def _theta(self, delta) -> dict[str, torch.Tensor]:
-        """{name: θ (+ Δθ)} for the parameters of θ_h."""
+    def _deltas(self, delta) -> dict[str, torch.Tensor | None]:
+        """{name: Δ or None} for the parameters of θ_h, checked against their shapes."""
         named = self.h.named_theta_parameters()
         if delta is None:
-            return dict(named)
+            return {name: None for name, _ in named}
         if not isinstance(delta, (list, tuple)) or len(delta) != len(named):
             raise ValueError(f"delta must be a list of {len(named)} tensors aligned with "
                              f"h.theta_parameters() (or None)")
-        params = {}
+        deltas = {}
         for (name, p), d in zip(named, delta):
-            if d is None:
-                params[name] = p
-            elif not isinstance(d, torch.Tensor) or d.shape != p.shape:
+            if d is not None and (not isinstance(d, torch.Tensor) or d.shape != p.shape):
                 shape = tuple(d.shape) if isinstance(d, torch.Tensor) else type(d).__name__
                 raise ValueError(f"delta entry for {name} must have shape {tuple(p.shape)}, "
                                  f"got {shape}")
-            else:
-                params[name] = p + d.detach()
-        return params
+            deltas[name] = None if d is None else d.detach()
+        return deltas
+
+    def _theta(self, deltas, skip=()) -> dict[str, torch.Tensor]:
+        """{name: θ (+ Δθ)} for the parameters of θ_h (except those named in ``skip``)."""
+        return {name: p if deltas[name] is None else p + deltas[name]
+                for name, p in self.h.named_theta_parameters() if name not in skip}
 
     def _choose(self) -> torch.Tensor:
         """Indices (into ``self.tasks``) of the old tasks regularised in this call."""
@@ -203,24 +216,77 @@ class OutputRegularizer:
             total = total + (weights - targets[i]).pow(2).sum()
         return total
 
-    def _exact_sum(self, chosen, params) -> torch.Tensor:
+    def _exact_sum(self, chosen, deltas) -> torch.Tensor:
         """The same sum as :meth:`_reference_sum` via <G, AᵀA> (module docstring)."""
         h, s = self.h, self._stored
-        m = h.last_chunk_size
-        z = self._hnet_at(params, s["embeddings"][chosen], return_features=True).double()
-        u = torch.cat([z, torch.ones_like(z[..., :1]), z - s["z_star"][chosen].double()], dim=-1)
-        g_all = _gram(u.reshape(-1, u.shape[-1]))                    # every (task, chunk) pair
+        if len(chosen) < len(self.tasks):
+            embeddings, z_star = s["embeddings"][chosen], s["z_star"][chosen]
+        else:                                                        # all: no copies
+            embeddings, z_star = s["embeddings"], s["z_star"]
+        # only the small hidden layers are evaluated here; the output layer enters via A
+        hidden = self._theta(deltas, skip=("output.weight", "output.bias"))
+        z = self._hnet_at(hidden, embeddings, return_features=True).double()
+        u = torch.cat([z, torch.ones_like(z[..., :1]), z - z_star.double()], dim=-1)
         g_not_last = _gram(u[:, :-1].reshape(-1, u.shape[-1]))       # pairs of non-last chunks
+        g_last = _gram(u[:, -1])                                     # pairs of the last chunk
+        g_all = g_not_last + g_last                                  # every (task, chunk) pair
+        if s["a"].dtype != self.product_dtype:                       # product_dtype was changed
+            s["a"] = s["a"].to(self.product_dtype)
+        return _OutputLayerTerm.apply(h.output.weight, h.output.bias, g_all, g_not_last,
+                                      g_last.detach(), deltas["output.weight"],
+                                      deltas["output.bias"], s, h.last_chunk_size)
 
-        # V = [W - W* | b - b*]; A = [V | W*]
-        dtype = self.product_dtype
-        v = torch.cat([params["output.weight"] - s["w_star"],
-                       (params["output.bias"] - s["b_star"])[:, None]], dim=1).to(dtype)
-        w_star = s["w_star"].to(dtype)
-        total = (g_all * _gram_of_rows(v[:m], w_star[:m], s["ww_full"])).sum()
-        if m < h.chunk_size:                                         # padding rows of last chunk
-            total = total + (g_not_last * _gram_of_rows(v[m:], w_star[m:], s["ww_pad"])).sum()
+
+class _OutputLayerTerm(torch.autograd.Function):
+    """<G_all, AᵀA over the rows :m> + <G_not_last, AᵀA over the rows m:>, A = [V | W*].
+
+    V = [W + ΔW - W* | b + Δb - b*] is written into the stored buffer ``a``
+    (no autograd graph over the chunk_size x (2d+1) matrix). Forward: one
+    product VᵀA per row block. Backward: dsum/dG = AᵀA, and dsum/dV = the first
+    d+1 columns of A (G + Gᵀ), computed transposed (the faster layout on CPU) as
+    (G_not_last + G_not_lastᵀ)ᵀAᵀ for all rows plus the last chunk's part
+    (G_last = G_all - G_not_last, passed in as ``g_last``) for the rows :m.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, bias, g_all, g_not_last, g_last, d_weight, d_bias, stored, m):
+        a, d = stored["a"], weight.shape[1]
+        v_w, v_b = a[:, :d], a[:, d]
+        torch.sub(weight.detach(), a[:, d + 1:], out=v_w)
+        torch.sub(bias.detach(), stored["b_star"], out=v_b)
+        if d_weight is not None:
+            v_w.add_(d_weight)
+        if d_bias is not None:
+            v_b.add_(d_bias)
+        padded = m < a.shape[0]
+        gram_full = _gram_of_rows(a[:m], stored["ww_full"])
+        total = (g_all * gram_full).sum()
+        gram_pad = _gram_of_rows(a[m:], stored["ww_pad"]) if padded else None
+        if padded:                                                   # padding rows of last chunk
+            total = total + (g_not_last * gram_pad).sum()
+        # saving a lets autograd detect a second call overwriting it before this backward
+        ctx.save_for_backward(a, g_all, g_not_last, g_last, gram_full, gram_pad)
+        ctx.m, ctx.weight_dtype = m, weight.dtype
         return total
+
+    @staticmethod
+    def backward(ctx, grad_total):
+        a, g_all, g_not_last, g_last, gram_full, gram_pad = ctx.saved_tensors
+        m, d1 = ctx.m, (a.shape[1] + 1) // 2
+        grad_g_all = grad_total * gram_full
+        grad_g_not_last = grad_total * gram_pad if gram_pad is not None else None
+        grad_w = grad_b = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            def coef(g):                         # (d+1, 2d+1): the first d+1 columns of
+                return (grad_total * (g[:d1] + g[:, :d1].T)).to(a.dtype)   # (G + Gᵀ), transposed
+            if gram_pad is None:                                     # no padding rows
+                grad_vt = coef(g_all) @ a.T                          # (d+1, chunk_size)
+            else:
+                grad_vt = coef(g_not_last) @ a.T
+                grad_vt[:, :m].addmm_(coef(g_last), a[:m].T)
+            grad_vt = grad_vt.to(ctx.weight_dtype)
+            grad_w, grad_b = grad_vt[:d1 - 1].T, grad_vt[d1 - 1]
+        return grad_w, grad_b, grad_g_all, grad_g_not_last, None, None, None, None, None
 
 
 def _gram(u: torch.Tensor) -> torch.Tensor:
@@ -228,23 +294,32 @@ def _gram(u: torch.Tensor) -> torch.Tensor:
     return u.T @ u
 
 
-def _gram_of_rows(v: torch.Tensor, w_star: torch.Tensor, ww: torch.Tensor) -> torch.Tensor:
-    """AᵀA (float64) for A = [v | w_star], given the constant float64 block ww = w_starᵀw_star.
+def _gram_of_rows(a: torch.Tensor, ww: torch.Tensor) -> torch.Tensor:
+    """AᵀA (float64) for rows ``a`` = [v | w_star] of A, given the constant float64 block
+    ww = w_starᵀw_star.
 
-    v: (rows, d+1), w_star: (rows, d) -> (2d+1, 2d+1).
+    a: (rows, 2d+1) -> (2d+1, 2d+1); one product vᵀA for the blocks that involve v.
     """
-    vv, vw = (v.T @ v).double(), (v.T @ w_star).double()
+    d1 = ww.shape[0] + 1
+    va = (a[:, :d1].T @ a).double()                                  # [vᵀv | vᵀw_star]
+    vv, vw = va[:, :d1], va[:, d1:]
     return torch.cat([torch.cat([vv, vw], dim=1), torch.cat([vw.T, ww], dim=1)], dim=0)
 
 
 @torch.no_grad()
-def adam_lookahead(optimizer: torch.optim.Optimizer, params) -> list[torch.Tensor]:
+def adam_lookahead(optimizer: torch.optim.Optimizer, params,
+                   buffers: dict | None = None) -> list[torch.Tensor]:
     """Δθ that one ``optimizer.step()`` would apply to ``params`` given their current grads.
 
     Uses Adam's update rule with the optimiser's current state (exp_avg,
     exp_avg_sq, step; lr, betas, eps, weight_decay, amsgrad, maximize,
     decoupled weight decay as in AdamW) without modifying that state.
     Parameters without a gradient get a zero Δ (Adam would skip them).
+
+    buffers: optional dict that the caller keeps between calls; the Δ tensors
+    and a scratch tensor per parameter are cached in it, so that repeated
+    calls allocate nothing. The returned tensors are then overwritten by the
+    next call with the same ``buffers``.
 
     Returns a list of detached tensors aligned with ``params``.
     """
@@ -253,11 +328,18 @@ def adam_lookahead(optimizer: torch.optim.Optimizer, params) -> list[torch.Tenso
                          f"got {type(optimizer).__name__}")
     group_of = {id(p): group for group in optimizer.param_groups for p in group["params"]}
     deltas = []
-    for p in params:
+    for i, p in enumerate(params):
         if id(p) not in group_of:
             raise ValueError("params must all be parameters handled by the optimizer")
+        cached = None if buffers is None else buffers.get(i)
+        if cached is None or cached[0].shape != p.shape or cached[0].device != p.device \
+                or cached[0].dtype != p.dtype:
+            cached = (torch.empty_like(p), torch.empty_like(p))
+            if buffers is not None:
+                buffers[i] = cached
+        delta, denom = cached
         if p.grad is None:
-            deltas.append(torch.zeros_like(p))
+            deltas.append(delta.zero_())
             continue
         group, state = group_of[id(p)], optimizer.state.get(p, {})
         lr, (beta1, beta2) = float(group["lr"]), group["betas"]
@@ -265,17 +347,30 @@ def adam_lookahead(optimizer: torch.optim.Optimizer, params) -> list[torch.Tenso
         decoupled = group.get("decoupled_weight_decay", False)
         grad = -p.grad if group["maximize"] else p.grad
         if weight_decay and not decoupled:
-            grad = grad + weight_decay * p
-        step = float(state["step"]) + 1 if "step" in state else 1.0
-        exp_avg = state["exp_avg"] * beta1 + (1 - beta1) * grad if state else (1 - beta1) * grad
-        exp_avg_sq = (state["exp_avg_sq"] * beta2 + (1 - beta2) * grad * grad if state
-                      else (1 - beta2) * grad * grad)
-        if group["amsgrad"]:
-            if state:
-                exp_avg_sq = torch.maximum(state["max_exp_avg_sq"], exp_avg_sq)
-        denom = exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** step) + eps
-        delta = -(lr / (1 - beta1 ** step)) * exp_avg / denom
+            grad = grad.add(p, alpha=weight_decay)
+        step = state.get("step", 0)
+        if isinstance(step, torch.Tensor) and step.device.type != "cpu":
+            step = step + 1                     # fused/capturable Adam: no host sync
+        else:
+            step = float(step) + 1
+        bias1, root_bias2 = 1 - beta1 ** step, (1 - beta2 ** step) ** 0.5
+        # Adam: Δ = -lr/bias1 * m' / (sqrt(v')/root_bias2 + eps) with the new moments
+        # m' = lerp(m, g, 1-β1), v' = β2 v + (1-β2) g². Computed in few passes over the
+        # (large) tensors: s = v'/β2 = v + (1-β2)/β2 g² gives sqrt(v') = sqrt(β2) sqrt(s), so
+        # Δ = -(lr/bias1) (root_bias2/sqrt(β2)) m' / (sqrt(s) + eps root_bias2/sqrt(β2)).
+        if state:
+            torch.lerp(state["exp_avg"], grad, 1 - beta1, out=delta)
+            torch.addcmul(state["exp_avg_sq"], grad, grad, value=(1 - beta2) / beta2, out=denom)
+            if group["amsgrad"]:
+                torch.maximum(state["max_exp_avg_sq"] / beta2, denom, out=denom)
+            scale = root_bias2 / math.sqrt(beta2)
+        else:                                   # zero moments: m' = (1-β1) g, v' = (1-β2) g²
+            torch.mul(grad, 1 - beta1, out=delta)
+            torch.mul(grad, grad, out=denom)
+            scale = root_bias2 / math.sqrt(1 - beta2)
+        denom.sqrt_().add_(eps * scale)
+        delta.div_(denom).mul_(-lr / bias1 * scale)
         if weight_decay and decoupled:
-            delta = delta - lr * weight_decay * p
+            delta.add_(p, alpha=-lr * weight_decay)
         deltas.append(delta)
     return deltas

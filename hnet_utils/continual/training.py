@@ -10,6 +10,8 @@ file only loops, samples batches and evaluates.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -99,20 +101,22 @@ def evaluate_task(learner: Learner, benchmark: Benchmark, task: int, seen: int,
     """
     data, classes = benchmark.tasks[task], benchmark.classes_per_task
     regression = benchmark.kind == "regression"
+    # sums stay tensors (on the device) until the end: one host sync per call, not per batch
     total, score, task_right, inferred = 0, 0.0, 0, False
     for start in range(0, len(indices), batch_size):
         x, y = data.batch("test", indices[start:start + batch_size])
         x, y = x.to(device), y.to(device)
         pred = learner.predict(x, task, seen)
         if regression:
-            score += F.mse_loss(pred.output, y, reduction="sum").item() / y[0].numel()
+            score += F.mse_loss(pred.output, y, reduction="sum") / y[0].numel()
         else:
             label = y + task * classes if scenario == 3 else y
-            score += (pred.output == label).sum().item()
+            score += (pred.output == label).sum()
         if pred.task is not None:
             inferred = True
-            task_right += (pred.task == task).sum().item()
+            task_right += (pred.task == task).sum()
         total += y.shape[0]
+    score, task_right = float(score), float(task_right)
     if regression:
         return score / total, None
     return 100.0 * score / total, (100.0 * task_right / total if inferred else None)
@@ -151,6 +155,35 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+def on_device(benchmark: Benchmark, device: torch.device) -> Benchmark:
+    """A shallow copy of ``benchmark`` whose stored data lie on ``device`` (the same
+    object if it is the CPU), so that training batches are built there.
+
+    Tensors shared between tasks (PermutedMNIST's images) are moved once; the
+    tensors of the input transforms (permutation, normalisation) move too.
+    """
+    if device.type == "cpu":
+        return benchmark
+    moved: dict[int, torch.Tensor] = {}
+
+    def move(value):
+        if not isinstance(value, torch.Tensor):
+            return value
+        if id(value) not in moved:
+            moved[id(value)] = value.to(device)
+        return moved[id(value)]
+
+    tasks = []
+    for task in benchmark.tasks:
+        task = copy.copy(task)
+        task._splits = {name: type(split)(*map(move, split)) for name, split in task._splits.items()}
+        if task._transform is not None:
+            task._transform = copy.copy(task._transform)
+            vars(task._transform).update({k: move(v) for k, v in vars(task._transform).items()})
+        tasks.append(task)
+    return dataclasses.replace(benchmark, tasks=tasks)
 
 
 def make_learner(cfg: ExperimentConfig, benchmark: Benchmark, device: torch.device,
@@ -200,6 +233,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
     device = resolve_device(cfg.device)
     benchmark = make_benchmark_for(cfg) if benchmark is None else benchmark
     check_benchmark(cfg, benchmark)
+    benchmark = on_device(benchmark, device)  # data resident on a GPU: no copy per batch
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     K, tasks = cfg.num_tasks, benchmark.tasks[:cfg.num_tasks]

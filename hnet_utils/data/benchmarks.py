@@ -181,11 +181,11 @@ class MNISTTransform:
         self.permutation = permutation
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float().div_(255.0)
-        if self.pad:
-            x = F.pad(x, (2, 2, 2, 2))
-        x = x.flatten(1)
-        return x if self.permutation is None else x[:, self.permutation]
+        # pad the uint8 pixels, then convert; index_select permutes a float batch ~10x faster
+        # than x[:, permutation] (either dtype) on a CPU. Same values as before.
+        x = F.pad(images, (2, 2, 2, 2)) if self.pad else images
+        x = x.flatten(1).float().div_(255.0)
+        return x if self.permutation is None else x.index_select(1, self.permutation)
 
 
 class NormalizeTransform:

@@ -201,8 +201,11 @@ class HyperNetwork(nn.Module):
         if return_features:
             return z[0] if single else z
         chunks = self.output(z)                                     # (B, K, chunk_size)
-        weights = chunks.reshape(chunks.shape[0], -1)[:, :self.num_outputs]
-        return weights[0] if single else weights
+        weights = chunks.reshape(chunks.shape[0], -1)               # (B, K * chunk_size)
+        pad = weights.shape[1] - self.num_outputs
+        if pad:  # split, not a slice: its backward does not zero-fill a full-size gradient
+            weights = weights.split([self.num_outputs, pad], dim=1)[0]
+        return weights.squeeze(0) if single else weights           # squeeze: a view, no copy
 
 
 class ChunkedHyperNetwork(HyperNetwork):
