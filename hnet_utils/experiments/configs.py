@@ -129,13 +129,17 @@ def field_names() -> list[str]:
     return [f.name for f in fields(ExperimentConfig)]
 
 
-def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequence[str] | None = None) -> str:
+def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequence[str] | None = None,
+                    width: int | None = None, indent: str = "") -> str:
     """One line naming the settings of a run, to print beside its numbers.
 
     ``cfg``: an :class:`ExperimentConfig` or its dict (e.g. ``result.config``).
     ``fields``: which fields to show; default the ones that matter for the
     method of ``cfg`` (benchmark, architecture, β or EWC/SI strength,
     optimisation). Returns ``"name=value, name=value, ..."``.
+    ``width``: break into lines of at most ``width`` characters, between
+    fields only (a notebook would otherwise wrap a long line mid-word);
+    ``indent`` starts every line.
     """
     values = cfg.to_dict() if isinstance(cfg, ExperimentConfig) else dict(cfg)
     if fields is None:
@@ -154,7 +158,17 @@ def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequenc
     unknown = [f for f in fields if f not in values]
     if unknown:
         raise ValueError(f"fields {unknown} are not configuration fields; allowed: {sorted(values)}")
-    return ", ".join(f"{f}={values[f]}" for f in fields)
+    items = [f"{f}={values[f]}" for f in fields]
+    if width is None:
+        return indent + ", ".join(items)
+    lines = [indent + items[0]]
+    for item in items[1:]:
+        if len(lines[-1]) + len(item) + 2 > width:
+            lines[-1] += ","
+            lines.append(indent + item)
+        else:
+            lines[-1] += ", " + item
+    return "\n".join(lines)
 
 
 #: Fields that define the shapes of the trained models (compared when loading checkpoints).

@@ -37,7 +37,7 @@ from hnet_utils.networks.targets import num_params
 from hnet_utils.viz.embedding_space import (EmbeddingSnapshot, EmbeddingSpaceMonitor,
                                             benchmark_tasks_data, plane_snapshot)
 from hnet_utils.viz.figures import (DISPLAY_DPI, EmbeddingHeatmapFigure, FitRecorder, figure_to_png,
-                                    metric_table, parameter_table, plot_beta_tradeoff,
+                                    metric_table, parameter_table, plot_beta_tradeoff, plot_plane,
                                     plot_compression_curve, plot_fits_after_each_task, png_width,
                                     regression_data)
 
@@ -547,6 +547,19 @@ class EmbeddingExplorer(TrainingExplorer):
                  f"the plane of the two principal directions of the {cfg.embedding_dim}-D embeddings")
         self.status.value = (f"done in {result.wall_time_s:.1f} s; maps over {plane}. "
                              f"{describe_config(cfg)}")
+        self._last_cfg = cfg
+
+    def snapshot_figure(self):
+        """A static figure of the last run's final maps, titled with its β and embedding size.
+
+        The widget always shows the latest run; display one of these after each
+        run that should stay visible (e.g. β = 0 beside the teaching β).
+        """
+        if self.snapshot is None or getattr(self, "_last_cfg", None) is None:
+            raise ValueError("no finished run yet: call train() first")
+        cfg = self._last_cfg
+        return plot_plane(self.snapshot, title=f"β = {cfg.beta:g}, {cfg.embedding_dim}-D task "
+                                               f"embeddings: maps after the last task (snapshot of this run)")
 
 
 # ---------------------------------------------------------------------------
