@@ -363,3 +363,14 @@ def test_foreign_pickle_never_advises_weights_only_false(tmp_path, capsys):
 def test_missing_checkpoint_is_one_error_line(tmp_path, capsys):
     message = cli_error(["--evaluate", str(tmp_path / "none.pt")], capsys)
     assert "no checkpoint at" in message
+
+
+def test_shapes_used_before_loading_data_match_the_built_benchmarks(mnist_mini):
+    """The CLI builds the target from ``SHAPES`` to check the chunk size without data."""
+    from hnet_utils.data import benchmarks
+
+    built = {"regression": benchmarks.regression(num_tasks=1),
+             "split_mnist": benchmarks.split_mnist(num_tasks=1, mnist=mnist_mini),
+             "permuted_mnist": benchmarks.permuted_mnist(num_tasks=1, mnist=mnist_mini)}
+    for name, bench in built.items():
+        assert benchmarks.SHAPES[name] == (tuple(bench.input_shape), bench.classes_per_task), name
