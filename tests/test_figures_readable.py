@@ -207,6 +207,7 @@ def test_embedding_maps_are_readable_as_widget_and_static_copy(num_tasks):
                               cmap="magma")
     view(snapshot(num_tasks))
     assert view.image.layout.width == f"{png_width(view.image.value)}px"
+    assert png_width(view.image.value) <= DISPLAY_WIDTH_PX  # not shrunk in the notebook
     assert_readable(view.figure.fig, dpi=view.dpi, tight=False)
     static = figures.plot_plane(snapshot(num_tasks), title="after the last task")
     assert_readable(static, dpi=static.dpi)

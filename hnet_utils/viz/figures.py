@@ -465,7 +465,7 @@ class EmbeddingHeatmapFigure:
 
     def __init__(self, num_tasks: int, metric: str = "MSE", log: bool = True,
                  vmin: float = 1e-3, vmax: float = 1e2, titles: Sequence[str] | None = None,
-                 panel_size: tuple[float, float] = (2.6, 2.4), cmap: str = "magma_r",
+                 panel_size: tuple[float, float] = (2.5, 2.4), cmap: str = "magma_r",
                  columns: int = 3):
         if not isinstance(num_tasks, int) or num_tasks < 1:
             raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
