@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None,
                         help="save the trained models to this path (torch.save; loads with "
                              "weights_only=True). If it already holds a finished run of the same "
-                             "configuration, that run is evaluated instead of trained again")
+                             "configuration, its stored results are reused instead of training "
+                             "again")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing --out / --checkpoint files (else they are refused)")
     parser.add_argument("--evaluate", default=None, metavar="CHECKPOINT",

@@ -461,6 +461,8 @@ class EmbeddingHeatmapFigure:
         cmap: colour map; the default ``"magma_r"`` draws low values light
             (good for an error such as MSE); use ``"magma"`` for accuracy so
             that good is light there too.
+        columns: panels per row at most; more tasks wrap to further rows, so
+            that the figure fits a notebook (:data:`DISPLAY_WIDTH_PX`) unshrunk.
     """
 
     def __init__(self, num_tasks: int, metric: str = "MSE", log: bool = True,
@@ -471,6 +473,8 @@ class EmbeddingHeatmapFigure:
             raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
         if not vmin < vmax or (log and vmin <= 0):
             raise ValueError(f"need vmin < vmax (and vmin > 0 with log=True), got vmin={vmin}, vmax={vmax}")
+        if not isinstance(columns, int) or columns < 1:
+            raise ValueError(f"columns must be a positive integer, got {columns!r}")
         if titles is None:
             titles = [f"task {t + 1}" for t in range(num_tasks)]
         if len(titles) != num_tasks:
