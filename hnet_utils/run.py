@@ -4,24 +4,40 @@ Every field of :class:`~hnet_utils.experiments.configs.ExperimentConfig` has exa
 option (``num_tasks`` -> ``--num-tasks``). A preset (``--preset paper``, the
 default, or ``--preset fast``) gives the starting values; options given on the
 command line override them. The configuration is validated before any data is
-loaded or any model trained. ``--out`` writes the results JSON,
-``--checkpoint`` the trained models.
+loaded or any model trained, and so are the output paths: ``--out`` (the
+results JSON) and ``--checkpoint`` (the trained models) must be writable
+files, and an existing file is refused unless ``--overwrite`` is given — or,
+for ``--checkpoint``, reused when it holds a finished run of the same
+configuration (the run is then not trained again). Files are written
+atomically. ``--evaluate CHECKPOINT`` evaluates stored models on the test sets.
+
+An expected error (bad option, unwritable path, missing or corrupt data, a
+file that is not a checkpoint) prints one ``error:`` line and exits with
+status 2; ``--debug`` shows the traceback instead.
 
 Examples::
 
     python -m hnet_utils.run --benchmark regression --method hnet --out results/regression_hnet.json
     python -m hnet_utils.run --benchmark split_mnist --method si --scenario 3 --preset fast
+    python -m hnet_utils.run --evaluate results/regression_hnet.pt
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import fields
 from typing import Any
 
+from hnet_utils.data.datasets import CorruptFileError
 from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_TYPES, METHODS, REGULARIZERS,
                                            SCENARIOS, TARGETS, ExperimentConfig, preset_config,
                                            preset_names)
+from hnet_utils.files import check_output_path
+
+#: Errors a learner can fix from the message alone: one ``error:`` line, no traceback.
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, CorruptFileError)
+HINT = "(python -m hnet_utils.run --help lists every option; --debug shows the traceback)"
 
 #: One help line per configuration field (``--help`` documents every option).
 FIELD_HELP = {
@@ -100,9 +116,16 @@ def _parser_type(name: str, annotation: str):
     return _optional(base) if "None" in annotation else base
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``error:`` line and a hint, not the usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}\n{HINT}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: one option per config field plus --preset/--out/--checkpoint."""
-    parser = argparse.ArgumentParser(
+    """The argument parser: one option per config field plus --preset/--out/--checkpoint/..."""
+    parser = _Parser(
         prog="python -m hnet_utils.run",
         description="Continual learning with hypernetworks and baselines. Options left out "
                     "take the value of the chosen preset.",
@@ -112,7 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{b}: {', '.join(preset_names(b))}" for b in BENCHMARKS))
     parser.add_argument("--out", default=None, help="write the results JSON to this path")
     parser.add_argument("--checkpoint", default=None,
-                        help="save the trained models to this path (torch.save; loads with weights_only=True)")
+                        help="save the trained models to this path (torch.save; loads with "
+                             "weights_only=True). If it already holds a finished run of the same "
+                             "configuration, its stored results are reused instead of training "
+                             "again")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing --out / --checkpoint files (else they are refused)")
+    parser.add_argument("--evaluate", default=None, metavar="CHECKPOINT",
+                        help="evaluate the models of a --checkpoint file on the test sets of its "
+                             "benchmark and print the final row; no training. Takes the stored "
+                             "configuration (only --device and --threads may be given)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one 'error:' line")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved configuration and exit without training")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -130,8 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["type"] = int if f.name == "scenario" else _parser_type(f.name, str(f.type))
             if f.name in _CHOICES:
                 kwargs["choices"] = _CHOICES[f.name]
-        if f.name == "benchmark":
-            kwargs["required"] = True
         group.add_argument(flag, dest=f.name, **kwargs)
     return parser
 
@@ -149,9 +181,23 @@ def parse_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, Exp
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be a positive integer, got {args.threads}")
+    given = [f.name for f in fields(ExperimentConfig) if hasattr(args, f.name)]
+    if args.evaluate is not None:
+        extra = [n for n in given if n != "device"]
+        others = [o for o, v in (("--out", args.out), ("--checkpoint", args.checkpoint),
+                                 ("--print-config", args.print_config)) if v]
+        if extra or others:
+            options = ["--" + n.replace("_", "-") for n in extra] + others
+            parser.error("--evaluate takes the configuration stored in the checkpoint; drop "
+                         + ", ".join(options))
+        return args, None
+    if "benchmark" not in given:
+        parser.error("the following arguments are required: --benchmark (or --evaluate CHECKPOINT)")
     try:
         cfg = config_from_args(args)
     except ValueError as err:
+        if args.debug:
+            raise
         parser.error(str(err))
     return args, cfg
 
@@ -196,14 +242,58 @@ def format_summary(result) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None):
-    """Entry point; returns the :class:`ContinualResult` (None with --print-config)."""
-    args, cfg = parse_config(argv)
-    if args.print_config:
-        import json
+def check_before_training(cfg: ExperimentConfig) -> None:
+    """What :func:`validate_config` cannot see without models: the device exists and the
+    chunk size fits the target (builds the target and hypernetwork on the CPU, no data)."""
+    from hnet_utils.continual.learners import build_hnet, build_target
+    from hnet_utils.continual.training import resolve_device
+    from hnet_utils.data.benchmarks import SHAPES
 
-        print(json.dumps(cfg.to_dict(), indent=2))
-        return None
+    resolve_device(cfg.device)
+    if cfg.method == "hnet":
+        input_shape, classes = SHAPES[cfg.benchmark]
+        build_hnet(cfg, build_target(cfg, input_shape, classes, cfg.benchmark == "regression"))
+
+
+def existing_run(path, cfg: ExperimentConfig):
+    """The stored result of ``path`` if it is a checkpoint of a finished run of ``cfg``.
+
+    Raises ``ValueError`` (a :class:`CheckpointError` for unreadable files)
+    when ``path`` is some other file, so that it is not silently overwritten.
+    """
+    from hnet_utils.experiments.results import read_checkpoint, stored_result
+
+    raw = read_checkpoint(path)
+    result = stored_result(raw)
+    if result is None:
+        raise ValueError(f"checkpoint {path} already exists but holds no results (an older "
+                         "format); pass --overwrite to train again and replace it")
+    wanted, stored = cfg.to_dict(), dict(result.config)
+    differences = [f"{k}: checkpoint has {stored.get(k)!r}, asked for {v!r}"
+                   for k, v in wanted.items() if k != "device" and stored.get(k) != v]
+    if differences:
+        raise ValueError(f"checkpoint {path} already exists and holds a run of another "
+                         "configuration (" + "; ".join(differences) + "); pass --overwrite "
+                         "to replace it, or choose another path")
+    return result
+
+
+def _evaluate(args) -> list[float]:
+    """``--evaluate CHECKPOINT``: the final row of the stored models on the test sets."""
+    from hnet_utils.continual.training import evaluate_checkpoint
+    from hnet_utils.experiments.configs import describe_config
+
+    cfg, values = evaluate_checkpoint(args.evaluate, device=getattr(args, "device", None))
+    metric = "mse" if cfg.benchmark == "regression" else "accuracy"
+    print(f"checkpoint {args.evaluate}: {describe_config(cfg)}")
+    print(f"final {metric} per task: " + "  ".join(f"{v:.4g}" for v in values))
+    print(f"average final {metric}: {sum(values) / len(values):.4g}"
+          + ("%" if metric == "accuracy" else ""))
+    return values
+
+
+def _run(args, cfg: ExperimentConfig | None):
+    """:func:`main` after parsing: checks, then training (or reuse), then atomic writes."""
     import torch
 
     from hnet_utils.continual.training import train_continual
@@ -211,13 +301,47 @@ def main(argv: list[str] | None = None):
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    result = train_continual(cfg, progress=not args.no_progress)
+    if cfg is None:
+        return _evaluate(args)
+    if args.out:
+        check_output_path(args.out, "results file", args.overwrite)
+    check_before_training(cfg)
+    result, reused = None, False
+    if args.checkpoint:
+        from pathlib import Path
+
+        if Path(args.checkpoint).is_file() and not args.overwrite:
+            result, reused = existing_run(args.checkpoint, cfg), True
+            print(f"checkpoint {args.checkpoint} holds a finished run of this configuration: "
+                  "reusing it instead of training again (--overwrite trains anew)")
+        else:
+            check_output_path(args.checkpoint, "checkpoint", args.overwrite)
+    if result is None:
+        result = train_continual(cfg, progress=not args.no_progress)
     print(format_summary(result))
     if args.out:
         print(f"results written to {result.save(args.out)}")
-    if args.checkpoint:
+    if args.checkpoint and not reused:
         print(f"checkpoint written to {save_run_checkpoint(result, args.checkpoint)}")
     return result
+
+
+def main(argv: list[str] | None = None):
+    """Entry point; returns the :class:`ContinualResult` (None with --print-config; the final
+    row with --evaluate). An expected error prints one ``error:`` line and exits with status 2."""
+    args, cfg = parse_config(argv)
+    if args.print_config:
+        import json
+
+        print(json.dumps(cfg.to_dict(), indent=2))
+        return None
+    try:
+        return _run(args, cfg)
+    except EXPECTED_ERRORS as err:
+        if args.debug:
+            raise
+        print(f"error: {err}\n{HINT}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

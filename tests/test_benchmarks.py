@@ -3,11 +3,13 @@ for every benchmark, on the shipped subsets (and a tiny CIFAR-100 written by the
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from hnet_utils.data import benchmarks as B
-from hnet_utils.data.benchmarks import make_benchmark
+from hnet_utils.data.benchmarks import MAX_TASKS, make_benchmark
 from hnet_utils.data.datasets import ImageData
 
 
@@ -271,13 +273,30 @@ def test_unknown_option_is_refused():
 
 
 @pytest.mark.parametrize("name, num_tasks, message", [
-    ("split_mnist", 6, "from 1 to 5"), ("split_cifar10", 6, "from 1 to 5"),
-    ("split_cifar10_100", 7, "from 1 to 6"), ("permuted_mnist", 0, ">= 1"),
-    ("regression", 0, ">= 1"), ("split_mnist", 2.0, "from 1 to 5"), ("regression", True, ">= 1"),
+    ("split_mnist", 6, "[1, 5]"), ("split_cifar10", 6, "[1, 5]"),
+    ("split_cifar10_100", 7, "[1, 6]"), ("permuted_mnist", 0, "[1, 100,000]"),
+    ("regression", 0, "[1, 100]"), ("split_mnist", 2.0, "[1, 5]"), ("regression", True, "[1, 100]"),
+    ("regression", 101, "[1, 100]"),
 ])
 def test_num_tasks_out_of_range(name, num_tasks, message):
-    with pytest.raises(ValueError, match=f"num_tasks must be an int {message}"):
+    with pytest.raises(ValueError, match=re.escape(f"num_tasks must be an integer in {message}")):
         make_benchmark(name, num_tasks=num_tasks)
+
+
+@pytest.mark.parametrize("name", list(MAX_TASKS))
+def test_benchmark_and_config_share_one_task_limit(name):
+    """make_benchmark and the configuration (the CLI) accept and refuse the same num_tasks."""
+    from hnet_utils.experiments.configs import preset_config
+
+    too_many = MAX_TASKS[name] + 1
+    with pytest.raises(ValueError) as from_config:
+        preset_config(name, "fast", num_tasks=too_many)
+    with pytest.raises(ValueError) as from_builder:
+        make_benchmark(name, num_tasks=too_many)
+    assert str(from_config.value) == str(from_builder.value)
+    if name == "regression":  # generated tasks beyond the paper's three are allowed by both
+        assert preset_config(name, "fast", num_tasks=9).num_tasks == 9
+        assert make_benchmark(name, num_tasks=9).num_tasks == 9
 
 
 @pytest.mark.parametrize("val_size", [-1, 500, 12.5])

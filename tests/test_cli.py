@@ -26,7 +26,8 @@ def test_help_documents_every_option():
                          text=True, check=True).stdout
     for f in fields(ExperimentConfig):
         assert "--" + f.name.replace("_", "-") in out
-    for option in ("--preset", "--out", "--checkpoint", "--print-config", "--threads"):
+    for option in ("--preset", "--out", "--checkpoint", "--print-config", "--threads",
+                   "--overwrite", "--evaluate", "--debug"):
         assert option in out
     assert set(run.FIELD_HELP) == {f.name for f in fields(ExperimentConfig)}
 

@@ -83,6 +83,10 @@ def test_describe_config_names_the_settings_of_each_method():
     si = describe_config(tiny_cfg(method="si"))
     assert "si_c=" in si and "beta" not in si
     assert describe_config({"a": 1, "b": 2}, fields=["b"]) == "b=2"
+    # wrapped for a notebook: between fields only, never inside one
+    wrapped = describe_config(tiny_cfg(), width=60, indent="  ")
+    assert all(len(line) <= 60 and line.startswith("  ") for line in wrapped.splitlines())
+    assert wrapped.replace(",\n  ", ", ").strip() == describe_config(tiny_cfg())
     with pytest.raises(ValueError, match="not configuration fields"):
         describe_config(tiny_cfg(), fields=["nope"])
 
@@ -322,7 +326,7 @@ def test_beta_tradeoff_figure_and_unknown_beta():
     left, right = fig.axes
     assert left.get_title() == "β = 0.01"
     assert [p.get_height() for p in left.patches][2:] == [90.0, 98.0]
-    np.testing.assert_allclose(right.lines[1].get_ydata(), [94.0, 97.5])  # β > 0 only (log axis)
+    np.testing.assert_allclose(right.lines[1].get_ydata(), [74.0, 94.0, 97.5])  # β = 0 included
     with pytest.raises(ValueError, match="beta"):
         figures.plot_beta_tradeoff(rows, 0.5)
 
@@ -346,6 +350,8 @@ def test_embedding_explorer_trains_with_the_sliders_settings(split_mini):
     explorer = widgets.EmbeddingExplorer(base, split_mini, data, betas=(0.0, 0.5),
                                              embedding_dims=(2, 3), resolution=4,
                                              refresh_every=2, callback_every=1)
+    with pytest.raises(ValueError, match="train"):
+        explorer.snapshot_figure()
     result = explorer.train()  # 2-D: the live monitor refreshes the view
     assert explorer.view.refreshes >= 4 and explorer.snapshot.grids.shape == (2, 4, 4)
     assert len(explorer.refresh_seconds) == explorer.view.refreshes
@@ -359,6 +365,9 @@ def test_embedding_explorer_trains_with_the_sliders_settings(split_mini):
     assert explorer.snapshot.embeddings.shape == (2, 2)
     assert "principal directions" in explorer.status.value
     assert explorer.progress.value == explorer.progress.max == 8
+    # a static snapshot of each run, titled with its settings: the widget shows only the latest
+    fig = explorer.snapshot_figure()
+    assert fig._suptitle.get_text().startswith("β = 0.5, 3-D task embeddings")
     with pytest.raises(ValueError, match="tasks_data"):
         widgets.EmbeddingExplorer(base, split_mini, data[:1])
     with pytest.raises(ValueError, match="embedding_dims"):

@@ -85,8 +85,9 @@ class OutputRegularizer:
                  subset_size: int | None = None, generator: torch.Generator | None = None):
         if not isinstance(h, HyperNetwork):
             raise ValueError(f"h must be a HyperNetwork, got {type(h).__name__}")
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
-            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+        if (isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0
+                or not math.isfinite(beta)):
+            raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
         if method not in IMPLEMENTATIONS:
             raise ValueError(f"method must be one of {IMPLEMENTATIONS}, got {method!r}")
         if subset_size is not None and (isinstance(subset_size, bool)

@@ -205,7 +205,7 @@ def resolve_device(name: str | None) -> torch.device:
     device = get_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name!r} asks for CUDA, which is not available here; "
-                         "use device=None (automatic) or 'cpu'")
+                         "use device=None (automatic; --device none) or 'cpu'")
     return device
 
 
@@ -287,3 +287,40 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
     result.hnet, result.target = learner.hnet, learner.target
     result.task_targets = getattr(learner, "task_targets", None) or None
     return result
+
+
+# ----------------------------------------------------------- a stored run, evaluated again
+
+
+def evaluate_checkpoint(path, device: str | None = None) -> tuple[ExperimentConfig, list[float]]:
+    """The final metric on each learned task of the models in a run checkpoint.
+
+    ``path``: a file written by :func:`~hnet_utils.experiments.results.save_run_checkpoint`
+    (``--checkpoint`` on the command line). The benchmark is rebuilt from the
+    stored configuration and each task is evaluated on the same test samples
+    as during training, so the values equal the last row of the run's matrix.
+    ``device``: where to evaluate (default: the stored configuration's, else automatic).
+    Returns ``(config, values)``.
+    """
+    from hnet_utils.experiments.results import load_run
+
+    stored = load_run(path, device="cpu")
+    cfg = stored["config"]
+    device = resolve_device(device if device is not None else cfg.device)
+    benchmark = make_benchmark_for(cfg)
+    check_benchmark(cfg, benchmark)
+    learned = stored["num_learned"]
+    tasks = benchmark.tasks[:learned]
+    train_idx = [subset_indices(t.num_samples("train"), cfg.train_subset, cfg.seed + 1000 + i)
+                 for i, t in enumerate(tasks)]
+    test_idx = [subset_indices(t.num_samples("test"), cfg.test_subset, cfg.seed + 2000 + i)
+                for i, t in enumerate(tasks)]
+    learner = make_learner(cfg, benchmark, device, torch.Generator().manual_seed(cfg.seed), train_idx)
+    learner.target = stored["target"].to(device) if stored["target"] is not None else learner.target
+    if stored["hnet"] is not None:
+        learner.hnet = stored["hnet"].to(device)
+    if stored["task_targets"]:
+        learner.task_targets = [net.to(device) for net in stored["task_targets"]]
+    values = [evaluate_task(learner, benchmark, j, learned, test_idx[j], cfg.scenario,
+                            cfg.eval_batch_size, device)[0] for j in range(learned)]
+    return cfg, values

@@ -37,6 +37,43 @@ from hnet_utils.data.datasets import ImageData
 
 SPLITS = ("train", "val", "test")
 
+#: Largest number of tasks of each benchmark, with the reason: the one rule, used by the
+#: builders below and by ``experiments.configs.validate_config`` (the CLI).
+MAX_TASKS = {
+    "regression": 100,
+    "permuted_mnist": 100_000,
+    "split_mnist": 5,
+    "split_cifar10_100": 6,
+    "split_cifar10": 5,
+}
+_MAX_TASKS_WHY = {
+    "regression": "3 polynomials of the paper, then generated ones",
+    "permuted_mnist": "one random pixel permutation per task",
+    "split_mnist": "5 tasks of two digits",
+    "split_cifar10_100": "CIFAR-10, then 5 tasks of ten CIFAR-100 classes",
+    "split_cifar10": "5 tasks of two classes",
+}
+
+
+#: (input shape, classes per task) of each benchmark as :func:`make_benchmark` builds it by
+#: default: enough to build the target network and check a configuration before any data is loaded.
+SHAPES = {
+    "regression": ((1,), 1),
+    "permuted_mnist": ((1024,), 10),
+    "split_mnist": ((784,), 2),
+    "split_cifar10_100": ((3, 32, 32), 10),
+    "split_cifar10": ((3, 32, 32), 2),
+}
+
+
+def check_num_tasks(benchmark: str, num_tasks) -> int:
+    """Return ``num_tasks`` if ``benchmark`` can provide that many tasks, else a ValueError."""
+    high = MAX_TASKS[benchmark]
+    if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or not 1 <= num_tasks <= high:
+        raise ValueError(f"num_tasks must be an integer in [1, {high:,}] for benchmark {benchmark!r} "
+                         f"({_MAX_TASKS_WHY[benchmark]}), got {num_tasks!r}")
+    return num_tasks
+
 
 # --------------------------------------------------------------------------
 # Tasks and benchmarks
@@ -345,7 +382,7 @@ def regression(num_tasks: int = 3, seed: int = 0, val_size: int | None = None, n
     Test points (``num_test``): evenly spaced over the interval, without noise.
     x: (B, 1) float32, y: (B, 1) float32.
     """
-    _check_int("num_tasks", num_tasks, 1)
+    check_num_tasks("regression", num_tasks)
     _check_int("num_train", num_train, 1)
     _check_int("num_test", num_test, 1)
     val_size = 50 if val_size is None else _check_int("val_size", val_size, 0)
@@ -398,7 +435,7 @@ def permuted_mnist(num_tasks: int = 10, seed: int = 0, val_size: int | None = No
     Args:
         mnist: an already loaded MNIST (default: :func:`datasets.load_mnist`).
     """
-    _check_int("num_tasks", num_tasks, 1)
+    check_num_tasks("permuted_mnist", num_tasks)
     if not isinstance(pad, bool):
         raise ValueError(f"pad must be True or False, got {pad!r}")
     mnist = datasets.load_mnist() if mnist is None else mnist
@@ -438,7 +475,7 @@ def split_mnist(num_tasks: int = 5, seed: int = 0, val_size: int | None = None, 
 
     Images scaled to [0, 1], flattened to 784 (1024 with ``pad``).
     """
-    _check_int("num_tasks", num_tasks, 1, 5, " (SplitMNIST has 5 tasks of two digits)")
+    check_num_tasks("split_mnist", num_tasks)
     if not isinstance(pad, bool):
         raise ValueError(f"pad must be True or False, got {pad!r}")
     mnist = datasets.load_mnist() if mnist is None else mnist
@@ -474,7 +511,7 @@ def split_cifar10(num_tasks: int = 5, seed: int = 0, val_size: int | None = None
     Inputs (3, 32, 32), normalised per channel with the mean/std of the loaded
     CIFAR-10 training images. Works offline (mirror or shipped subset).
     """
-    _check_int("num_tasks", num_tasks, 1, 5, " (Split CIFAR-10 has 5 tasks of two classes)")
+    check_num_tasks("split_cifar10", num_tasks)
     cifar10 = datasets.load_cifar10() if cifar10 is None else cifar10
     groups = [[2 * t, 2 * t + 1] for t in range(num_tasks)]
     _check_val_size(val_size, _smallest_class_count(cifar10, groups))
@@ -497,7 +534,7 @@ def split_cifar10_100(num_tasks: int = 6, seed: int = 0, val_size: int | None = 
     normalised per channel with the mean/std of its own training images.
     CIFAR-100 is loaded only when num_tasks > 1 (it needs internet or a cache).
     """
-    _check_int("num_tasks", num_tasks, 1, 6, " (Split CIFAR-10/100 has 6 tasks)")
+    check_num_tasks("split_cifar10_100", num_tasks)
     groups100 = [list(range(10 * (t - 1), 10 * t)) for t in range(1, num_tasks)]
     if groups100 and cifar100 is None:
         cifar100 = datasets.load_cifar100()  # first: the one that may be missing offline
@@ -559,7 +596,8 @@ def make_benchmark(name: str, num_tasks: int | None = None, seed: int = 0, **opt
     return builder(seed=seed, **options)
 
 
-__all__ = ["TaskData", "Benchmark", "Split", "SPLITS", "BUILDERS", "make_benchmark", "regression",
+__all__ = ["TaskData", "Benchmark", "Split", "SPLITS", "BUILDERS", "MAX_TASKS", "SHAPES", "check_num_tasks",
+           "make_benchmark", "regression",
            "permuted_mnist", "split_mnist", "split_cifar10", "split_cifar10_100", "permutation",
            "channel_stats", "MNISTTransform", "NormalizeTransform", "PAPER_REGRESSION_TASKS"]
 

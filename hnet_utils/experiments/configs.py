@@ -27,12 +27,14 @@ Presets
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from hnet_utils.continual import regularizer
 from hnet_utils.networks import targets
+from hnet_utils.data.benchmarks import check_num_tasks
 
 BENCHMARKS = ("regression", "permuted_mnist", "split_mnist", "split_cifar10_100", "split_cifar10")
 METHODS = ("hnet", "finetune", "scratch", "multitask", "ewc", "online_ewc", "si")
@@ -41,16 +43,6 @@ TARGETS = ("mlp", "zenke", "resnet32")
 HNET_TYPES = ("full", "chunked")
 REGULARIZERS = regularizer.IMPLEMENTATIONS  # defined where they are implemented
 ACTIVATIONS = tuple(targets.ACTIVATIONS)
-
-#: Largest number of tasks each benchmark can provide.
-MAX_TASKS = {
-    "regression": 3,
-    "permuted_mnist": 100_000,
-    "split_mnist": 5,
-    "split_cifar10_100": 6,
-    "split_cifar10": 5,
-}
-
 
 @dataclass
 class ExperimentConfig:
@@ -119,9 +111,14 @@ class ExperimentConfig:
         return cls(**values)
 
     def replace(self, **changes: Any) -> "ExperimentConfig":
-        """A copy with some fields changed (checked like :func:`preset_config` overrides)."""
+        """A copy with some fields changed, validated like :func:`preset_config` overrides.
+
+        Change fields that depend on each other (``hnet_type`` and ``chunk_size``) in one call.
+        """
         _check_field_names(changes)
-        return dataclasses.replace(self, **changes)
+        cfg = dataclasses.replace(self, **changes)
+        validate_config(cfg)
+        return cfg
 
     @property
     def uses_epochs(self) -> bool:
@@ -134,13 +131,17 @@ def field_names() -> list[str]:
     return [f.name for f in fields(ExperimentConfig)]
 
 
-def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequence[str] | None = None) -> str:
+def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequence[str] | None = None,
+                    width: int | None = None, indent: str = "") -> str:
     """One line naming the settings of a run, to print beside its numbers.
 
     ``cfg``: an :class:`ExperimentConfig` or its dict (e.g. ``result.config``).
     ``fields``: which fields to show; default the ones that matter for the
     method of ``cfg`` (benchmark, architecture, β or EWC/SI strength,
     optimisation). Returns ``"name=value, name=value, ..."``.
+    ``width``: break into lines of at most ``width`` characters, between
+    fields only (a notebook would otherwise wrap a long line mid-word);
+    ``indent`` starts every line.
     """
     values = cfg.to_dict() if isinstance(cfg, ExperimentConfig) else dict(cfg)
     if fields is None:
@@ -159,7 +160,17 @@ def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequenc
     unknown = [f for f in fields if f not in values]
     if unknown:
         raise ValueError(f"fields {unknown} are not configuration fields; allowed: {sorted(values)}")
-    return ", ".join(f"{f}={values[f]}" for f in fields)
+    items = [f"{f}={values[f]}" for f in fields]
+    if width is None:
+        return indent + ", ".join(items)
+    lines = [indent + items[0]]
+    for item in items[1:]:
+        if len(lines[-1]) + len(item) + 2 > width:
+            lines[-1] += ","
+            lines.append(indent + item)
+        else:
+            lines[-1] += ", " + item
+    return "\n".join(lines)
 
 
 #: Fields that define the shapes of the trained models (compared when loading checkpoints).
@@ -364,12 +375,14 @@ def _check_choice(name: str, value: Any, allowed: tuple) -> None:
 
 
 def _check_positive(name: str, value: Any, allow_none: bool = False, zero_ok: bool = False) -> None:
+    """A finite number > 0 (``zero_ok``: >= 0); NaN and infinity are refused."""
     if value is None and allow_none:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not zero_ok):
         bound = ">= 0" if zero_ok else "> 0"
-        raise ValueError(f"{name} must be a number {bound}{' or None' if allow_none else ''}, got {value!r}")
+        raise ValueError(f"{name} must be a number {bound}{' or None' if allow_none else ''} "
+                         f"(finite: not NaN or infinity), got {value!r}")
 
 
 def scenario_problem(method: str, scenario: int, benchmark: str) -> str | None:
@@ -396,9 +409,7 @@ def validate_config(cfg: ExperimentConfig) -> None:
     problem = scenario_problem(cfg.method, cfg.scenario, cfg.benchmark)
     if problem:
         raise ValueError(problem)
-    if not isinstance(cfg.num_tasks, int) or not 1 <= cfg.num_tasks <= MAX_TASKS[cfg.benchmark]:
-        raise ValueError(f"num_tasks must be an integer in [1, {MAX_TASKS[cfg.benchmark]}] for "
-                         f"benchmark {cfg.benchmark!r}, got {cfg.num_tasks!r}")
+    check_num_tasks(cfg.benchmark, cfg.num_tasks)
     if cfg.benchmark in ("regression", "permuted_mnist", "split_mnist") and cfg.target != "mlp":
         raise ValueError(f"target {cfg.target!r} needs image inputs; benchmark {cfg.benchmark!r} "
                          "gives flat vectors: use target='mlp'")
@@ -433,7 +444,8 @@ def validate_config(cfg: ExperimentConfig) -> None:
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {cfg.seed!r}")
     _check_positive("ewc_lambda", cfg.ewc_lambda, zero_ok=True)
-    if not isinstance(cfg.online_gamma, (int, float)) or not 0.0 < cfg.online_gamma <= 1.0:
+    if (not isinstance(cfg.online_gamma, (int, float)) or isinstance(cfg.online_gamma, bool)
+            or not 0.0 < cfg.online_gamma <= 1.0):
         raise ValueError(f"online_gamma must be in (0, 1], got {cfg.online_gamma!r}")
     _check_positive("fisher_samples", cfg.fisher_samples, allow_none=True)
     _check_positive("si_c", cfg.si_c, zero_ok=True)

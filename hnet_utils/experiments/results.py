@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from hnet_utils import __version__
 from hnet_utils.continual.metrics import METRICS, summarize
 from hnet_utils.continual.learners import build_hnet, build_target
 from hnet_utils.experiments.configs import ARCHITECTURE_FIELDS, ExperimentConfig
+from hnet_utils.files import atomic_write, atomic_write_text
 from hnet_utils.settings import get_device
 
 
@@ -105,11 +107,13 @@ class ContinualResult:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as indented JSON to ``path`` (folders are created)."""
+        """Write :meth:`to_dict` as indented JSON to ``path`` (folders are created).
+
+        The write is atomic: an interrupted save leaves the previous file intact.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "ContinualResult":
@@ -144,7 +148,8 @@ def save_checkpoint(path: str | Path, config: ExperimentConfig, models: dict[str
     ``models`` maps a name to an ``nn.Module`` or a list of modules (e.g.
     ``{"hnet": h, "target": net}`` or ``{"task_targets": [net0, net1]}``).
     ``extra`` holds further tensors/numbers (e.g. the number of learned tasks).
-    The file loads with ``torch.load(..., weights_only=True)``.
+    The file loads with ``torch.load(..., weights_only=True)``; it is written
+    atomically (an interrupted save leaves the previous file intact).
     """
     states: dict[str, Any] = {}
     for name, model in models.items():
@@ -154,18 +159,38 @@ def save_checkpoint(path: str | Path, config: ExperimentConfig, models: dict[str
             states[name] = model.state_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": config.to_dict(), "states": states, "extra": extra or {}}, path)
-    return path
+    content = {"config": config.to_dict(), "states": states, "extra": extra or {}}
+    return atomic_write(path, lambda file: torch.save(content, file))
+
+
+class CheckpointError(ValueError):
+    """A file that should be a checkpoint cannot be read as one (the message names the file)."""
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw content of a checkpoint (``config`` dict, ``states``, ``extra``), loaded safely."""
+    """The raw content of a checkpoint (``config`` dict, ``states``, ``extra``), loaded safely.
+
+    Only tensors and plain Python values are loaded (``weights_only=True``); a
+    missing file raises ``FileNotFoundError``, any file that is not a readable
+    checkpoint (truncated, another format, arbitrary pickled objects) a
+    :class:`CheckpointError` naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch's warnings about foreign pickles: ours follows
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        # torch's own message may advise weights_only=False, which would run code from the file
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is truncated, corrupt or not a checkpoint written "
+            f"by hnet_utils ({type(err).__name__}); train again with --checkpoint to write a new one"
+        ) from None
     if not isinstance(data, dict) or not {"config", "states"} <= set(data):
-        raise ValueError(f"{path} is not a checkpoint written by save_checkpoint")
+        raise CheckpointError(f"{path} is not a checkpoint written by save_checkpoint (no "
+                              "'config' and 'states'); train again with --checkpoint to write one")
     return data
 
 
@@ -234,8 +259,22 @@ def save_run_checkpoint(result: ContinualResult, path) -> Path:
     else:
         models = {"hnet": result.hnet, "target": result.target}
     extra = {"data": {k: result.data[k] for k in ("kind", "input_shape", "classes_per_task")},
-             "num_learned": len(result.matrix)}
+             "num_learned": len(result.matrix),
+             # the results JSON of the run, so that a finished run need not be trained again
+             "result": json.loads(json.dumps(result.to_dict()))}
     return save_checkpoint(path, cfg, models, extra)
+
+
+def stored_result(raw: dict[str, Any]) -> ContinualResult | None:
+    """The :class:`ContinualResult` stored in a run checkpoint (:func:`read_checkpoint`), if any."""
+    data = raw.get("extra", {}).get("result")
+    if data is None:  # checkpoints written before results were stored in them
+        return None
+    return ContinualResult(config=data["config"], metric=data["metric"], matrix=data["matrix"],
+                           wall_time_s=data["wall_time_s"], device=data["device"],
+                           versions=data["versions"],
+                           task_inference_accuracy=data.get("task_inference_accuracy"),
+                           data=data.get("data"))
 
 
 def load_run(path, config: ExperimentConfig | None = None, device: str | None = "cpu") -> dict:
@@ -243,9 +282,12 @@ def load_run(path, config: ExperimentConfig | None = None, device: str | None = 
 
     If ``config`` is given, its architecture must match the checkpoint's, else
     ``ValueError`` names every differing field. Returns ``{"config": cfg,
-    "hnet": ..., "target": ..., "task_targets": ...}`` (absent models are None).
+    "hnet": ..., "target": ..., "task_targets": ..., "num_learned": K}`` (absent models are None).
     """
     raw = read_checkpoint(path)
+    if not {"data", "num_learned"} <= set(raw["extra"]):
+        raise CheckpointError(f"{path} holds models but not a whole run (it was not written by "
+                              "save_run_checkpoint / --checkpoint); load it with load_checkpoint")
     stored_cfg = ExperimentConfig.from_dict(raw["config"])
     data, learned = raw["extra"]["data"], raw["extra"]["num_learned"]
     regression = data["kind"] == "regression"
@@ -254,7 +296,8 @@ def load_run(path, config: ExperimentConfig | None = None, device: str | None = 
         return build_target(stored_cfg, tuple(data["input_shape"]), data["classes_per_task"],
                             regression)
 
-    out = {"config": stored_cfg, "hnet": None, "target": None, "task_targets": None}
+    out = {"config": stored_cfg, "hnet": None, "target": None, "task_targets": None,
+           "num_learned": learned}
     if "task_targets" in raw["states"]:
         out["task_targets"] = [target() for _ in range(learned)]
         models = {"task_targets": out["task_targets"]}

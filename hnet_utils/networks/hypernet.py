@@ -97,12 +97,13 @@ class HyperNetwork(nn.Module):
         if init_std is None:
             init_std = DEFAULT_INIT_STD
         if isinstance(init_std, (int, float)) and not isinstance(init_std, bool):
-            if init_std < 0:
-                raise ValueError(f"init_std must be >= 0, got {init_std!r}")
+            if not (math.isfinite(init_std) and init_std >= 0):
+                raise ValueError(f"init_std must be a finite number >= 0, got {init_std!r}")
             init_std = torch.full((n,), float(init_std))
-        if not isinstance(init_std, torch.Tensor) or init_std.shape != (n,) or (init_std < 0).any():
-            raise ValueError(f"init_std must be a float >= 0 or a tensor of shape ({n},) "
-                             f"with entries >= 0")
+        if (not isinstance(init_std, torch.Tensor) or init_std.shape != (n,)
+                or not (torch.isfinite(init_std) & (init_std >= 0)).all()):
+            raise ValueError(f"init_std must be a finite number >= 0 or a tensor of shape ({n},) "
+                             f"with finite entries >= 0")
         var = torch.zeros(k * cs)
         var[:n] = init_std.detach().to(torch.float32).cpu() ** 2
         var_per_row = var.view(k, cs).sum(0)                       # (cs,)
@@ -224,7 +225,12 @@ class ChunkedHyperNetwork(HyperNetwork):
                  chunk_size: int, hidden: Sequence[int] = (), activation: str = "relu",
                  init_std: float | torch.Tensor | None = None):
         nn.Module.__init__(self)
+        _check_positive_int(num_outputs, "num_outputs")
         _check_positive_int(chunk_size, "chunk_size")
+        if chunk_size > num_outputs:
+            raise ValueError(f"chunk_size must be an integer in [1, {num_outputs}] (the number of "
+                             f"target weights), got {chunk_size}: a larger chunk only computes "
+                             "padding; use a full hypernetwork to emit all weights at once")
         _check_positive_int(chunk_embedding_dim, "chunk_embedding_dim")
         self._setup(num_outputs, embedding_dim, chunk_embedding_dim, chunk_size, hidden,
                     activation, init_std)

@@ -26,6 +26,7 @@ import seaborn as sns
 import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from hnet_utils.continual.outliers import image_shape, mosaic
 from hnet_utils.experiments.results import ContinualResult
@@ -35,6 +36,12 @@ from hnet_utils.viz.embedding_space import EmbeddingSnapshot
 
 #: One colour per task, reused by every figure so task t always looks the same.
 TASK_COLORS = sns.color_palette("colorblind", 10)
+
+#: Resolution of figures shown as PNG widgets: at 100 dpi a font of s pt appears at about s pt
+#: in the browser when the image is shown at its own size (``png_width``), as inline figures are.
+DISPLAY_DPI = 100
+#: Width (CSS px) of a notebook's output area that figures are made to fit without shrinking.
+DISPLAY_WIDTH_PX = 900
 
 
 def task_color(task: int):
@@ -454,27 +461,40 @@ class EmbeddingHeatmapFigure:
         cmap: colour map; the default ``"magma_r"`` draws low values light
             (good for an error such as MSE); use ``"magma"`` for accuracy so
             that good is light there too.
+        columns: panels per row at most; more tasks wrap to further rows, so
+            that the figure fits a notebook (:data:`DISPLAY_WIDTH_PX`) unshrunk.
     """
 
     def __init__(self, num_tasks: int, metric: str = "MSE", log: bool = True,
                  vmin: float = 1e-3, vmax: float = 1e2, titles: Sequence[str] | None = None,
-                 panel_size: tuple[float, float] = (3.2, 3.0), cmap: str = "magma_r"):
+                 panel_size: tuple[float, float] = (2.5, 2.4), cmap: str = "magma_r",
+                 columns: int = 3):
         if not isinstance(num_tasks, int) or num_tasks < 1:
             raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
         if not vmin < vmax or (log and vmin <= 0):
             raise ValueError(f"need vmin < vmax (and vmin > 0 with log=True), got vmin={vmin}, vmax={vmax}")
+        if not isinstance(columns, int) or columns < 1:
+            raise ValueError(f"columns must be a positive integer, got {columns!r}")
         if titles is None:
             titles = [f"task {t + 1}" for t in range(num_tasks)]
         if len(titles) != num_tasks:
             raise ValueError(f"titles must have {num_tasks} entries, got {len(titles)}")
         self.num_tasks = num_tasks
         norm = LogNorm(vmin=vmin, vmax=vmax) if log else plt.Normalize(vmin=vmin, vmax=vmax)
-        width = panel_size[0] * num_tasks + 1.2
-        self.fig = Figure(figsize=(width, panel_size[1]))
+        # at most ``columns`` panels per row: five panels in one row would be shrunk to
+        # unreadable labels in a notebook (DISPLAY_WIDTH_PX)
+        cols = min(num_tasks, columns)
+        rows = math.ceil(num_tasks / cols)
+        width, height = panel_size[0] * cols + 1.4, panel_size[1] * rows + 0.3
+        self.fig = Figure(figsize=(width, height))
         # A fixed layout (no tight/constrained layout): redrawing stays cheap.
-        self.fig.subplots_adjust(left=0.75 / width, right=1 - 1.1 / width, bottom=0.17, top=0.88,
-                                 wspace=0.25)
-        self.axes = self.fig.subplots(1, num_tasks, squeeze=False)[0]
+        bottom, top = 0.55 / height, 1 - 0.4 / height
+        self.fig.subplots_adjust(left=0.75 / width, right=1 - 1.25 / width, bottom=bottom, top=top,
+                                 wspace=0.3, hspace=0.45)
+        grid = self.fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax in grid[num_tasks:]:
+            ax.remove()
+        self.axes = grid[:num_tasks]
         self.images, self.lines, self.others, self.owns = [], [], [], []
         for t, ax in enumerate(self.axes):
             self.images.append(ax.imshow(np.full((2, 2), np.nan), origin="lower", extent=(0, 1, 0, 1),
@@ -488,9 +508,9 @@ class EmbeddingHeatmapFigure:
                                         edgecolors="white", linewidths=1.0, zorder=4))
             ax.set_title(titles[t])
             ax.set_xlabel("e₁")
-            if t == 0:
+            if t % cols == 0:
                 ax.set_ylabel("e₂")
-        cax = self.fig.add_axes((1 - 0.95 / width, 0.17, 0.12 / width, 0.71))
+        cax = self.fig.add_axes((1 - 1.05 / width, bottom, 0.15 / width, top - bottom))
         cbar = self.fig.colorbar(self.images[0], cax=cax, label=metric)
         if log:
             cbar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -569,12 +589,22 @@ def plot_embedding_heatmaps(xs, ys, grids, embeddings, trajectories=None,
 # ---------------------------------------------------------------------------
 
 
-def figure_to_png(fig, dpi: int = 80, close: bool = True, tight: bool = True) -> bytes:
+def png_width(png: bytes) -> int:
+    """Width in pixels of PNG bytes (from the IHDR header)."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not PNG bytes")
+    return int.from_bytes(png[16:20], "big")
+
+
+def figure_to_png(fig, dpi: int = DISPLAY_DPI, close: bool = True, tight: bool = True) -> bytes:
     """Render ``fig`` to PNG bytes (e.g. for an ``ipywidgets.Image``).
+
+    Show the PNG at its own width (``png_width``; a stretched image is blurry
+    and its fonts oversized).
 
     Args:
         fig: a matplotlib figure.
-        dpi: resolution; 80 keeps live refreshes cheap.
+        dpi: resolution; the default :data:`DISPLAY_DPI` shows fonts at their size.
         close: close the figure afterwards so pyplot does not keep it alive
             (and a notebook does not draw it a second time).
         tight: crop to the drawn content (costs one extra draw; a figure with
@@ -681,12 +711,25 @@ def plot_compression(rows: Sequence[Mapping[str, Any]], ax=None, label_key: str 
     ratios = [r["ratio"] for r in rows]
     accs = [r["average_final"] for r in rows]
     ax.plot(ratios, accs, "o", color=task_color(0))
-    for r in rows:
-        text = str(r.get(label_key, "")) if label_key else f"{r['hnet_params']:,}"
-        ax.annotate(text, (r["ratio"], r["average_final"]), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
     ax.axvline(1.0, color="grey", ls="--", lw=1)
     ax.set_xscale("log")
+    # room for the labels inside the axes: half a decade each side (log axis), 15 % above
+    low, high = min(min(ratios), 1.0), max(max(ratios), 1.0)
+    ax.set_xlim(low / 10 ** 0.35, high * 10 ** 0.35)
+    bottom, top = min(accs), max(accs)
+    pad = max(top - bottom, 1.0)
+    ax.set_ylim(bottom - 0.15 * pad, top + 0.25 * pad)
+    # a few plain major labels; minor ticks without labels (they overlap on a short log axis)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    middle = math.sqrt(ax.get_xlim()[0] * ax.get_xlim()[1])
+    for r in rows:
+        text = str(r.get(label_key, "")) if label_key else f"{r['hnet_params']:,}"
+        right_half = r["ratio"] > middle  # label towards the middle, so it stays inside
+        ax.annotate(text, (r["ratio"], r["average_final"]), fontsize=8,
+                    xytext=(-5 if right_half else 5, 4), textcoords="offset points",
+                    ha="right" if right_half else "left")
     ax.set_xlabel("compression ratio (hypernetwork params / target weights)")
     ax.set_ylabel("average final accuracy (%)")
     return ax.figure
@@ -732,28 +775,30 @@ def plot_beta_tradeoff(rows: Sequence[Mapping[str, Any]], beta: float, fig=None)
         raise ValueError(f"beta must be one of the swept values {[r['beta'] for r in rows]}, got {beta!r}")
     row = chosen[0]
     if fig is None:
-        fig = plt.figure(figsize=(9, 3.2))
+        fig = plt.figure(figsize=(9, 3.6))
     fig.clear()
     left, right = fig.subplots(1, 2)
     tasks = np.arange(1, len(row["final"]) + 1)
     left.bar(tasks - 0.2, row["during"], width=0.4, color=task_color(0), label="right after learning")
     left.bar(tasks + 0.2, row["final"], width=0.4, color=task_color(1), label="after the last task")
     left.set_ylim(min(50, min(row["final"]) - 5), 100)
+    left.set_xticks(tasks)  # whole tasks only
     left.set_xlabel("task")
     left.set_ylabel("test accuracy (%)")
     left.set_title(f"β = {beta:g}")
-    left.legend(loc="lower left", fontsize=8)
-    positive = [r for r in rows if r["beta"] > 0]
-    xs = [r["beta"] for r in positive]
-    right.plot(xs, [r["average_during"] for r in positive], "o-", color=task_color(0),
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8)
+    # every swept β, β = 0 included, at evenly spaced positions (a log axis has no 0)
+    ordered = sorted(rows, key=lambda r: r["beta"])
+    xs = np.arange(len(ordered))
+    right.plot(xs, [r["average_during"] for r in ordered], "o-", color=task_color(0),
                label="plasticity: mean right after")
-    right.plot(xs, [r["average_final"] for r in positive], "s-", color=task_color(1),
+    right.plot(xs, [r["average_final"] for r in ordered], "s-", color=task_color(1),
                label="stability: mean final")
-    right.axvline(beta, color="grey", ls=":", lw=1)
-    right.set_xscale("log")
-    right.set_xlabel("β")
+    right.axvline(next(i for i, r in enumerate(ordered) if r is row), color="grey", ls=":", lw=1)
+    right.set_xticks(xs, [f"{r['beta']:g}" for r in ordered])
+    right.set_xlabel("β (swept values)")
     right.set_ylabel("mean accuracy (%)")
-    right.legend(loc="lower left", fontsize=8)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -36,9 +36,10 @@ from hnet_utils.networks.hypernet import compression_ratio, make_hypernetwork
 from hnet_utils.networks.targets import num_params
 from hnet_utils.viz.embedding_space import (EmbeddingSnapshot, EmbeddingSpaceMonitor,
                                             benchmark_tasks_data, plane_snapshot)
-from hnet_utils.viz.figures import (EmbeddingHeatmapFigure, FitRecorder, figure_to_png, metric_table,
-                                    parameter_table, plot_beta_tradeoff, plot_compression_curve,
-                                    plot_fits_after_each_task, regression_data)
+from hnet_utils.viz.figures import (DISPLAY_DPI, EmbeddingHeatmapFigure, FitRecorder, figure_to_png,
+                                    metric_table, parameter_table, plot_beta_tradeoff, plot_plane,
+                                    plot_compression_curve, plot_fits_after_each_task, png_width,
+                                    regression_data)
 
 #: β values offered by the explorer's slider (0 = no regulariser).
 BETA_CHOICES = (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0)
@@ -53,10 +54,45 @@ class _Displayable:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+def show_png(image: widgets.Image, png: bytes) -> None:
+    """Show ``png`` in ``image`` at its own width: never stretched by a box layout (blurry,
+    oversized fonts), only shrunk when the output area is narrower."""
+    image.value = png
+    image.layout.width = f"{png_width(png)}px"
+    image.layout.max_width = "100%"
+    image.layout.height = "auto"
+
+
 def _html_table(table, caption: str = "", float_format: str = "{:.3g}") -> str:
-    """A DataFrame as a small HTML table (numbers formatted), with an optional caption."""
-    html = table.to_html(float_format=float_format.format, border=0, classes="hnet-table")
-    return (f"<div><b>{caption}</b></div>" if caption else "") + html
+    """A DataFrame as a small HTML table, with an optional caption.
+
+    Numbers are formatted (integers with thousands separators, floats with
+    ``float_format``) and right-aligned under right-aligned headers; text is left-aligned.
+    """
+    def cell(value) -> str:
+        if isinstance(value, (bool, np.bool_)):
+            return html.escape(str(value))
+        if isinstance(value, (int, np.integer)):
+            return f"{value:,}"
+        if isinstance(value, (float, np.floating)):
+            return float_format.format(value)
+        return html.escape(str(value))
+
+    def numeric(column) -> bool:
+        return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                   for v in table[column])
+
+    align = {c: "right" if numeric(c) else "left" for c in table.columns}
+    index_name = html.escape(str(table.index.name or ""))
+    head = f'<th style="text-align:left">{index_name}</th>' + "".join(
+        f'<th style="text-align:{align[c]}">{html.escape(str(c))}</th>' for c in table.columns)
+    body = "".join(  # cells read column by column: a row would turn integers into floats
+        f'<tr><th style="text-align:left">{html.escape(str(name))}</th>'
+        + "".join(f'<td style="text-align:{align[c]}">{cell(table[c].iloc[i])}</td>'
+                  for c in table.columns)
+        + "</tr>" for i, name in enumerate(table.index))
+    out = f'<table class="hnet-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (f"<div><b>{caption}</b></div>" if caption else "") + out
 
 
 class TrainingExplorer(_Displayable):
@@ -216,7 +252,7 @@ class CompressionExplorer(_Displayable):
         plot_compression_curve(self.curve_sizes, self.curve_ratios, ax=fig.subplots(),
                                current=self.current_chunk_size,
                                title=f"{self.n:,} target weights")
-        self.figure.value = figure_to_png(fig, close=False)
+        show_png(self.figure, figure_to_png(fig, close=False))
 
 
 # ---------------------------------------------------------------------------
@@ -242,7 +278,7 @@ class EmbeddingSpaceView(_Displayable):
     """
 
     def __init__(self, num_tasks: int, metric: str = "MSE", vmin: float = 1e-3,
-                 vmax: float = 1e2, log: bool = True, dpi: int = 72, cmap: str = "magma_r"):
+                 vmax: float = 1e2, log: bool = True, dpi: int = DISPLAY_DPI, cmap: str = "magma_r"):
         self.metric, self.dpi = metric, dpi
         self.figure = EmbeddingHeatmapFigure(num_tasks, metric=metric, log=log, vmin=vmin, vmax=vmax,
                                              cmap=cmap)
@@ -258,7 +294,7 @@ class EmbeddingSpaceView(_Displayable):
         start = time.perf_counter()
         fig = self.figure.update(snapshot.xs, snapshot.ys, snapshot.grids, snapshot.embeddings,
                                  snapshot.trajectories)
-        self.image.value = figure_to_png(fig, dpi=self.dpi, close=False, tight=False)
+        show_png(self.image, figure_to_png(fig, dpi=self.dpi, close=False, tight=False))
         self.draw_seconds.append(time.perf_counter() - start)
         self.refreshes += 1
         self.caption.value = (f"training task {snapshot.task + 1}, step {snapshot.step}: "
@@ -404,7 +440,7 @@ class RegressionExplorer(TrainingExplorer):
         axes = fig.subplots(1, len(fits), sharex=True, sharey=True)
         plot_fits_after_each_task(data, fits, method="hnet", axes=np.atleast_1d(axes))
         fig.tight_layout()
-        self.fits.value = figure_to_png(fig, close=False)
+        show_png(self.fits, figure_to_png(fig, close=False))
         name = f"this run (β={cfg.beta:g}, emb {cfg.embedding_dim}, {cfg.hnet_type})"
         table = metric_table({name: result.final, **self.reference})
         self.table.value = _html_table(table, caption="test MSE after learning all tasks (lower is better)")
@@ -511,6 +547,19 @@ class EmbeddingExplorer(TrainingExplorer):
                  f"the plane of the two principal directions of the {cfg.embedding_dim}-D embeddings")
         self.status.value = (f"done in {result.wall_time_s:.1f} s; maps over {plane}. "
                              f"{describe_config(cfg)}")
+        self._last_cfg = cfg
+
+    def snapshot_figure(self):
+        """A static figure of the last run's final maps, titled with its β and embedding size.
+
+        The widget always shows the latest run; display one of these after each
+        run that should stay visible (e.g. β = 0 beside the teaching β).
+        """
+        if self.snapshot is None or getattr(self, "_last_cfg", None) is None:
+            raise ValueError("no finished run yet: call train() first")
+        cfg = self._last_cfg
+        return plot_plane(self.snapshot, title=f"β = {cfg.beta:g}, {cfg.embedding_dim}-D task "
+                                               f"embeddings: maps after the last task (snapshot of this run)")
 
 
 # ---------------------------------------------------------------------------
@@ -530,7 +579,7 @@ def beta_explorer(rows: Sequence[Mapping[str, Any]]):
     image = widgets.Image(format="png")
 
     def show(_=None):
-        image.value = figure_to_png(plot_beta_tradeoff(rows, slider.value))
+        show_png(image, figure_to_png(plot_beta_tradeoff(rows, slider.value)))
 
     slider.observe(show, names="value")
     show()

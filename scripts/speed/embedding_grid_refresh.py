@@ -8,7 +8,7 @@ sigmoid), three tasks with their 50 test points each. One refresh is what
   grid   evaluate every task's test MSE at each point of an R x R grid of the
          embedding plane: one hypernetwork call for the whole grid, one
          vmapped target-network call per task (``evaluate_embedding_grid``)
-  draw   update the heatmap figure in place and render it to PNG (72 dpi),
+  draw   update the heatmap figure in place and render it to PNG (100 dpi),
          as the notebook's Image widget shows it
   total  grid + draw (the target: <= 0.5 s for a 50 x 50 grid)
 

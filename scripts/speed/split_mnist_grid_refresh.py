@@ -9,7 +9,7 @@ five SplitMNIST tasks with the first 50 test images each (as notebook 03). One r
   grid   evaluate every task's test accuracy at each point of a 32 x 32 grid
          of the embedding plane: one hypernetwork call for all 1,024 points,
          one vmapped target-network call per task (``evaluate_embedding_grid``)
-  draw   update the five heatmaps in place and render them to PNG (72 dpi)
+  draw   update the five heatmaps in place and render them to PNG (100 dpi)
   total  grid + draw (the target: <= 1 s on a 2-core CPU)
 
 The hypernetwork is untrained (the cost does not depend on its weights).
