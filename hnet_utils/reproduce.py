@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         where = describe_device(resolve_device(device))
     except (ValueError, RuntimeError) as err:
         parser.error(str(err))
-    if args.measure and not args.dry_run:
+    if args.measure:
         measure_missing(runs, planning.RESULTS_DIR if not fast else folder)
 
     step_times = planning.load_step_times(planning.RESULTS_DIR)
