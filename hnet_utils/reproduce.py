@@ -104,7 +104,11 @@ def describe_plan(runs, folder: Path, fast: bool, step_times) -> tuple[list[str]
             else:
                 todo_s += seconds
             estimate = f"{planning.format_duration(seconds)} ({note})"
-        lines.append(f"{i:4d}/{len(runs)}  {run.name:<{width}}  {status if status in ('done', 'missing') else 'rerun: ' + status:<8}  {estimate}")
+        shown = status if status in ("done", "missing") else "rerun: " + status
+        note = planning.interrupted_note(run, folder, fast)
+        if note:
+            shown += f" ({note}; restarts from task 1)"
+        lines.append(f"{i:4d}/{len(runs)}  {run.name:<{width}}  {shown:<8}  {estimate}")
     summary = {"runs": len(runs), "done": done, "to_run": len(runs) - done,
                "estimated_s": todo_s, "without_estimate": unknown}
     return lines, summary
@@ -213,15 +217,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[run {i} of {len(todo)}] {run.name} (estimated "
               f"{planning.format_duration(seconds)})", flush=True)
 
-        def report(state, K=cfg.num_tasks):
+        progress_file = planning.progress_path(run, folder)
+
+        def report(state, K=cfg.num_tasks, progress_file=progress_file, i=i):
             if state.event == "task_end":
                 row = [v for v in state.matrix[state.task] if v is not None]
                 print(f"  [run {i}/{len(todo)}] task {state.task + 1}/{K} done, mean over seen "
                       f"tasks {sum(row) / len(row):.4g}", flush=True)
+                # a note for the plan, not a checkpoint: an interrupted run restarts from task 1
+                write_json_atomically({"config": state.config.to_dict(),
+                                       "tasks_done": state.task + 1, "num_tasks": K,
+                                       "matrix_so_far": state.matrix}, progress_file)
 
         result = train_continual(cfg, callback=report, callback_every=10**9,
                                  progress=not args.no_progress)
         path = write_json_atomically(result.to_dict(), folder / run.filename)
+        progress_file.unlink(missing_ok=True)
+        try:
+            progress_file.parent.rmdir()  # only when no other run left a note
+        except OSError:
+            pass
         print(f"  {result.metric} {result.average_final:.4g} in {result.wall_time_s:.1f} s "
               f"-> {path}", flush=True)
     print(f"\n{len(todo)} run(s) trained in {planning.format_duration(time.perf_counter() - start)}; "

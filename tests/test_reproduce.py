@@ -143,3 +143,35 @@ def test_table1_reads_the_results_and_colours_them():
     assert reproduction.COLOURS[False].split(": ")[1] in html
     for key, pub in reproduction.PUBLISHED_TABLE1.items():
         assert pub.status in ("verified", "recalled") and pub.source
+
+
+def test_a_run_killed_half_way_leaves_no_results_file(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HNET_FAST", "1")
+    real = reproduce_training()
+
+    def killed_after_first_task(cfg, callback=None, **kwargs):
+        def stop(state):
+            callback(state)
+            if state.event == "task_end":
+                raise KeyboardInterrupt  # Ctrl-C after task 1
+        return real(cfg, callback=stop, **kwargs)
+
+    monkeypatch.setattr("hnet_utils.continual.training.train_continual", killed_after_first_task)
+    args = ["--only", "regression", "--methods", "hnet", "--seeds", "0", "--no-progress",
+            "--results-dir", str(tmp_path)]
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.main(args)
+    assert not (tmp_path / "regression_hnet_cl1.json").exists()
+    capsys.readouterr()
+    reproduce.main(args + ["--dry-run"])
+    assert "interrupted after task 1 of 3; restarts from task 1" in capsys.readouterr().out
+    monkeypatch.setattr("hnet_utils.continual.training.train_continual", real)
+    reproduce.main(args)
+    assert ContinualResult.load(tmp_path / "regression_hnet_cl1.json").config["num_tasks"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["regression_hnet_cl1.json"]
+
+
+def reproduce_training():
+    from hnet_utils.continual import training
+
+    return training.train_continual

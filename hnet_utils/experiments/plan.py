@@ -178,6 +178,29 @@ def run_status(run: PlannedRun, folder: Path = RESULTS_DIR, fast: bool = False) 
     return "done" if not diffs else "differs: " + ", ".join(diffs)
 
 
+#: Sub-folder of the results folder where a running run notes its finished tasks.
+PROGRESS_DIR = ".progress"
+
+
+def progress_path(run: PlannedRun, folder: Path = RESULTS_DIR) -> Path:
+    """Where a run in progress notes how many tasks it finished (deleted when it ends)."""
+    return Path(folder) / PROGRESS_DIR / run.filename
+
+
+def interrupted_note(run: PlannedRun, folder: Path = RESULTS_DIR, fast: bool = False) -> str | None:
+    """``"interrupted after task k of K"`` when an earlier attempt of ``run`` (same configuration)
+    stopped half-way, else None. The run still restarts from its first task."""
+    path = progress_path(run, folder)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        same = comparable(data["config"]) == comparable(run.config(fast).to_dict())
+    except (ValueError, KeyError, TypeError):
+        return None
+    return f"interrupted after task {data['tasks_done']} of {data['num_tasks']}" if same else None
+
+
 # --------------------------------------------------------------------- time estimates
 
 
