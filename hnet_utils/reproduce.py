@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     todo = [r for r in runs if planning.run_status(r, folder, fast) != "done"]
-    start = time.perf_counter()
+    start, failed = time.perf_counter(), []
     for i, run in enumerate(todo, 1):
         cfg = run.config(fast)
         if device is not None:
@@ -229,8 +229,14 @@ def main(argv: list[str] | None = None) -> int:
                                        "tasks_done": state.task + 1, "num_tasks": K,
                                        "matrix_so_far": state.matrix}, progress_file)
 
-        result = train_continual(cfg, callback=report, callback_every=10**9,
-                                 progress=not args.no_progress)
+        try:
+            result = train_continual(cfg, callback=report, callback_every=10**9,
+                                     progress=not args.no_progress)
+        except Exception as err:  # e.g. data not available: report it, go on with the next run
+            failed.append(run.name)
+            print(f"  [run {i}/{len(todo)}] {run.name} FAILED: {type(err).__name__}: {err}",
+                  flush=True)
+            continue
         path = write_json_atomically(result.to_dict(), folder / run.filename)
         progress_file.unlink(missing_ok=True)
         try:
@@ -239,10 +245,13 @@ def main(argv: list[str] | None = None) -> int:
             pass
         print(f"  {result.metric} {result.average_final:.4g} in {result.wall_time_s:.1f} s "
               f"-> {path}", flush=True)
-    print(f"\n{len(todo)} run(s) trained in {planning.format_duration(time.perf_counter() - start)}; "
-          f"{summary['done']} were already done")
+    print(f"\n{len(todo) - len(failed)} run(s) trained in "
+          f"{planning.format_duration(time.perf_counter() - start)}; {summary['done']} were already done")
     if not args.no_tables:
         regenerate_tables(folder, fast)
+    if failed:
+        print(f"{len(failed)} run(s) failed (rerun the command to retry them): {', '.join(failed)}")
+        return 1
     return 0
 
 

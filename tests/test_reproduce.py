@@ -175,3 +175,20 @@ def reproduce_training():
     from hnet_utils.continual import training
 
     return training.train_continual
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HNET_FAST", "1")
+    real = reproduce_training()
+
+    def fails_for_finetune(cfg, **kwargs):
+        if cfg.method == "finetune":
+            raise FileNotFoundError("data not here")
+        return real(cfg, **kwargs)
+
+    monkeypatch.setattr("hnet_utils.continual.training.train_continual", fails_for_finetune)
+    rc = reproduce.main(["--only", "regression", "--methods", "finetune", "hnet", "--seeds", "0",
+                         "--no-progress", "--results-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1 and "regression_finetune_cl1 FAILED: FileNotFoundError: data not here" in out
+    assert (tmp_path / "regression_hnet_cl1.json").is_file()

@@ -230,19 +230,27 @@ def load_step_times(folder: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
     """Measured step times: ``{key: {"ms_per_step": float, "device": str, "source": str}}``.
 
     From, in order of preference (later sources do not replace earlier ones):
-    1. ``results/step_times.json`` (written by :func:`measure_step_ms` via
-       ``python -m hnet_utils.reproduce --measure``);
+    1. finished results files of full runs (no ``train_subset``): wall time /
+       training steps, so evaluation, the EWC Fisher and the machine's load of
+       that run are included; the best predictor of a run with the same settings;
     2. the ``*step_time*.json`` files of ``scripts/speed/measure_step_time.py``
        (the mean over the run of task 1 and later tasks);
-    3. finished results files of paper-preset runs: wall time / training steps
-       (includes evaluation, so a slight overestimate).
+    3. ``results/step_times.json`` (written by :func:`measure_step_ms` via
+       ``python -m hnet_utils.reproduce --measure``): two short tasks, training
+       steps only. It underestimates methods whose step cost grows with the
+       number of tasks (EWC keeps one penalty term per old task) and leaves
+       out evaluation.
     """
     folder = Path(folder)
     table: dict[str, dict[str, Any]] = {}
-    path = folder / STEP_TIMES_FILE
-    if path.is_file():
-        for key, entry in json.loads(path.read_text()).get("ms_per_step", {}).items():
-            table.setdefault(key, {**entry, "source": STEP_TIMES_FILE})
+    for run in course_plan(tuple(range(10))):  # finished planned runs, any of the first 10 seeds
+        if run.config().train_subset is not None or run_status(run, folder) != "done":
+            continue
+        data = json.loads((folder / run.filename).read_text())
+        cfg = run.config()
+        table.setdefault(step_key(cfg, run.tag), {
+            "ms_per_step": 1000 * data["wall_time_s"] / total_steps(cfg),
+            "device": data.get("device", "?"), "source": run.filename})
     for path in sorted(folder.glob("*step_time*.json")):
         if path.name == STEP_TIMES_FILE:
             continue
@@ -254,18 +262,10 @@ def load_step_times(folder: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
         ms = (t1 + (cfg.num_tasks - 1) * t2) / cfg.num_tasks
         table.setdefault(step_key(cfg), {"ms_per_step": ms, "device": data.get("device", "?"),
                                          "source": path.name})
-    for path in sorted(folder.glob("*.json")):
-        data = json.loads(path.read_text())
-        if "matrix" not in data or "config" not in data:
-            continue
-        try:
-            cfg = ExperimentConfig.from_dict(data["config"])
-        except ValueError:
-            continue
-        if cfg.train_subset is not None or cfg.iterations is None:
-            continue
-        table.setdefault(step_key(cfg), {"ms_per_step": 1000 * data["wall_time_s"] / total_steps(cfg),
-                                         "device": data.get("device", "?"), "source": path.name})
+    path = folder / STEP_TIMES_FILE
+    if path.is_file():
+        for key, entry in json.loads(path.read_text()).get("ms_per_step", {}).items():
+            table.setdefault(key, {**entry, "source": STEP_TIMES_FILE})
     return table
 
 
