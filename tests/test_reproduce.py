@@ -192,3 +192,18 @@ def test_a_failing_run_is_reported_and_the_others_go_on(monkeypatch, capsys, tmp
     out = capsys.readouterr().out
     assert rc == 1 and "regression_finetune_cl1 FAILED: FileNotFoundError: data not here" in out
     assert (tmp_path / "regression_hnet_cl1.json").is_file()
+
+
+def test_the_module_runs_as_a_command_in_fast_mode(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HNET_FAST": "1", "PYTHONPATH": str(planning.settings.REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-m", "hnet_utils.reproduce", "--only", "regression",
+                           "--methods", "hnet", "--seeds", "0", "--threads", "1", "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=300,
+                          cwd=planning.settings.REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "(fast mode)" in done.stdout and "hnet-reproduce-fast-" in done.stdout
+    assert "results/README.md is left alone" in done.stdout
