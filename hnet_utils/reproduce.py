@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def describe_plan(runs, folder: Path, fast: bool, step_times) -> tuple[list[str], dict]:
+def describe_plan(runs, folder: Path, fast: bool, step_times,
+                  device: str | None = None) -> tuple[list[str], dict]:
     """One line per run (index, name, status, estimate) and the summary numbers."""
     lines, todo_s, unknown, done = [], 0.0, 0, 0
     width = max((len(r.name) for r in runs), default=10)
@@ -98,7 +99,7 @@ def describe_plan(runs, folder: Path, fast: bool, step_times) -> tuple[list[str]
             done += 1
             estimate = "-"
         else:
-            seconds, note = planning.estimate_seconds(run, step_times, fast)
+            seconds, note = planning.estimate_seconds(run, step_times, fast, device)
             if seconds is None:
                 unknown += 1
             else:
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
     step_times = planning.load_step_times(planning.RESULTS_DIR)
     print(f"plan: {len(runs)} runs into {folder}{' (fast mode)' if fast else ''}; device: {where}")
-    lines, summary = describe_plan(runs, folder, fast, step_times)
+    lines, summary = describe_plan(runs, folder, fast, step_times, where)
     print("\n".join(lines))
     print(summary_line(summary, fast), flush=True)
     if args.dry_run:

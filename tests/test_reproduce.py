@@ -207,3 +207,11 @@ def test_the_module_runs_as_a_command_in_fast_mode(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "(fast mode)" in done.stdout and "hnet-reproduce-fast-" in done.stdout
     assert "results/README.md is left alone" in done.stdout
+
+
+def test_estimates_warn_when_measured_on_another_device():
+    run = planning.PlannedRun("split_mnist", "split_mnist", "hnet", 1, 1)
+    table = {"split_mnist/hnet": {"ms_per_step": 10.0, "device": "cpu (1 thread)", "source": "x.json"}}
+    seconds, note = planning.estimate_seconds(run, table, device="cuda (NVIDIA H200)")
+    assert seconds == 5 * 2000 * 10.0 / 1000 and "indicative only" in note
+    assert "indicative" not in planning.estimate_seconds(run, table, device="cpu (2 threads)")[1]

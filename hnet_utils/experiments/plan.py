@@ -270,18 +270,23 @@ def load_step_times(folder: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
 
 
 def estimate_seconds(run: PlannedRun, step_times: Mapping[str, Mapping[str, Any]],
-                     fast: bool = False) -> tuple[float | None, str]:
+                     fast: bool = False, device: str | None = None) -> tuple[float | None, str]:
     """``(seconds, note)``: the run's estimated wall time from measured step times.
 
     ``seconds`` is None when nothing was measured for its benchmark and method
-    (``note`` says so); else ``note`` names the measurement's device and source.
+    (``note`` says so); else ``note`` names the measurement's device and source,
+    and warns when ``device`` (where the run will happen, e.g. ``"cuda (H200)"``)
+    is another kind of device than the measurement's.
     """
     cfg = run.config(fast)
     key = step_key(cfg, run.tag)
     entry = step_times.get(key)
     if entry is None:
         return None, f"no step time measured for {key}"
-    return total_steps(cfg) * entry["ms_per_step"] / 1000, f"{entry['device']}, {entry['source']}"
+    note = f"{entry['device']}, {entry['source']}"
+    if device is not None and device.split()[0] != str(entry["device"]).split()[0]:
+        note += f"; measured on another device than this {device.split()[0]}: indicative only"
+    return total_steps(cfg) * entry["ms_per_step"] / 1000, note
 
 
 def measure_step_ms(run: PlannedRun, steps: int = 30) -> float:
