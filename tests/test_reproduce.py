@@ -54,6 +54,8 @@ def test_select_by_group_method_and_scenario():
                                       "split_mnist_hnet_cl3_seed2"}
     with pytest.raises(ValueError, match="not a group"):
         planning.select(plan, only=["mnist"])
+    # a group name selects that group only: PermutedMNIST-10 without the 100-task runs
+    assert {r.group for r in planning.select(plan, only=["permuted_mnist"])} == {"permuted_mnist"}
 
 
 def test_done_only_with_the_same_configuration(tmp_path):

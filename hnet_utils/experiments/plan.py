@@ -133,18 +133,22 @@ def groups(plan: Sequence[PlannedRun]) -> list[str]:
 def select(plan: Sequence[PlannedRun], only: Sequence[str] | None = None,
            methods: Sequence[str] | None = None,
            scenarios: Sequence[int] | None = None) -> list[PlannedRun]:
-    """The runs of ``plan`` in the groups ``only`` (a group name or a benchmark name), of
-    ``methods`` and ``scenarios`` (``None``: all). Unknown names raise ``ValueError``."""
-    known_groups = set(groups(plan)) | {r.benchmark for r in plan}
+    """The runs of ``plan`` in the groups ``only``, of ``methods`` and ``scenarios`` (``None``:
+    all). A name of ``only`` is a group (``permuted_mnist`` is PermutedMNIST-10 only), or a
+    benchmark that is no group's name (``split_cifar10_100``... is a group, so it is not
+    widened). Unknown names raise ``ValueError``."""
+    group_names = set(groups(plan))
+    known = group_names | {r.benchmark for r in plan}
     for name in only or ():
-        if name not in known_groups:
-            raise ValueError(f"--only {name!r} is not a group of the plan; allowed: "
-                             f"{sorted(known_groups)}")
+        if name not in known:
+            raise ValueError(f"--only {name!r} is not a group of the plan; allowed: {sorted(known)}")
+    only = [n for n in only or ()]
+    by_benchmark = {n for n in only if n not in group_names}
     for method in methods or ():
         if method not in METHODS:
             raise ValueError(f"--methods {method!r} is not a method; allowed: {list(METHODS)}")
     return [r for r in plan
-            if (not only or r.group in only or r.benchmark in only)
+            if (not only or r.group in only or r.benchmark in by_benchmark)
             and (not methods or r.method in methods)
             and (not scenarios or r.scenario in scenarios)]
 
