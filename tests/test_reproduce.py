@@ -217,3 +217,14 @@ def test_estimates_warn_when_measured_on_another_device():
     seconds, note = planning.estimate_seconds(run, table, device="cuda (NVIDIA H200)")
     assert seconds == 5 * 2000 * 10.0 / 1000 and "indicative only" in note
     assert "indicative" not in planning.estimate_seconds(run, table, device="cpu (2 threads)")[1]
+
+
+def test_estimates_name_a_proxy_measurement():
+    run = planning.PlannedRun("split_cifar10_100", "split_cifar10_100", "hnet", 1, 0)
+    table = {"split_cifar10_100/hnet": {"ms_per_step": 100.0, "device": "cpu (1 thread)",
+                                        "source": "step_times.json",
+                                        "measured_with": "split_cifar10 (same networks)"}}
+    seconds, note = planning.estimate_seconds(run, table)
+    # 200 epochs of 45,000 + 5 x 4,500 images at batch 32
+    assert seconds == pytest.approx(200 * (1407 + 5 * 141) * 0.1)
+    assert "measured with split_cifar10" in note

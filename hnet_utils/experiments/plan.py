@@ -14,6 +14,7 @@ should take on this machine, from measured step times.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -213,6 +214,11 @@ def interrupted_note(run: PlannedRun, folder: Path = RESULTS_DIR, fast: bool = F
 TRAIN_SAMPLES = {"split_cifar10_100": (45_000, 4_500), "split_cifar10": (9_000, 9_000)}
 
 
+#: Benchmarks whose step time can be measured on another one with the same networks when
+#: their data are missing (Split CIFAR-10/100 needs CIFAR-100; Split CIFAR-10 does not).
+PROXY_BENCHMARKS = {"split_cifar10_100": "split_cifar10"}
+
+
 def total_steps(cfg: ExperimentConfig) -> int:
     """Training steps of the whole run (all tasks)."""
     if cfg.iterations is not None:
@@ -288,6 +294,8 @@ def estimate_seconds(run: PlannedRun, step_times: Mapping[str, Mapping[str, Any]
     if entry is None:
         return None, f"no step time measured for {key}"
     note = f"{entry['device']}, {entry['source']}"
+    if entry.get("measured_with"):
+        note += f", measured with {entry['measured_with']}"
     if device is not None and device.split()[0] != str(entry["device"]).split()[0]:
         note += f"; measured on another device than this {device.split()[0]}: indicative only"
     return total_steps(cfg) * entry["ms_per_step"] / 1000, note
