@@ -230,10 +230,12 @@ def total_steps(cfg: ExperimentConfig) -> int:
     return sum(cfg.epochs * math.ceil(n / cfg.batch_size) for n in sizes)
 
 
-def step_key(cfg: ExperimentConfig, tag: str = "") -> str:
-    """Key of the step-time table: ``benchmark/method[/tag]`` (scenario and seed do not change
-    the step time much; the architecture does, hence the tag)."""
-    return "/".join([cfg.benchmark, cfg.method] + ([tag] if tag else []))
+def step_key(cfg: ExperimentConfig, tag: str = "", scenario: bool = False) -> str:
+    """Key of the step-time table: ``benchmark/method[/tag][/cl<s>]``. The architecture
+    changes the step time (hence the tag); the scenario a little (output layer, EWC Fisher,
+    task inference in the evaluation): finished runs are also keyed by it."""
+    parts = [cfg.benchmark, cfg.method] + ([tag] if tag else [])
+    return "/".join(parts + ([f"cl{cfg.scenario}"] if scenario else []))
 
 
 def load_step_times(folder: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
@@ -258,9 +260,10 @@ def load_step_times(folder: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
             continue
         data = json.loads((folder / run.filename).read_text())
         cfg = run.config()
-        table.setdefault(step_key(cfg, run.tag), {
-            "ms_per_step": 1000 * data["wall_time_s"] / total_steps(cfg),
-            "device": data.get("device", "?"), "source": run.filename})
+        entry = {"ms_per_step": 1000 * data["wall_time_s"] / total_steps(cfg),
+                 "device": data.get("device", "?"), "source": run.filename}
+        table.setdefault(step_key(cfg, run.tag, scenario=True), entry)
+        table.setdefault(step_key(cfg, run.tag), entry)
     for path in sorted(folder.glob("*step_time*.json")):
         if path.name == STEP_TIMES_FILE:
             continue
@@ -290,7 +293,7 @@ def estimate_seconds(run: PlannedRun, step_times: Mapping[str, Mapping[str, Any]
     """
     cfg = run.config(fast)
     key = step_key(cfg, run.tag)
-    entry = step_times.get(key)
+    entry = step_times.get(step_key(cfg, run.tag, scenario=True), step_times.get(key))
     if entry is None:
         return None, f"no step time measured for {key}"
     note = f"{entry['device']}, {entry['source']}"
