@@ -121,7 +121,7 @@ def summary_line(summary: dict, fast: bool) -> str:
     if summary["without_estimate"]:
         text += f" + {summary['without_estimate']} run(s) without a measured step time"
     if fast:
-        text += " (fast mode: the estimates are for the full runs, fast runs take seconds)"
+        text += " (fast mode: fast steps timed as full ones; each fast run takes seconds)"
     return text
 
 
