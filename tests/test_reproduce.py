@@ -166,7 +166,7 @@ def test_a_run_killed_half_way_leaves_no_results_file(monkeypatch, capsys, tmp_p
     assert not (tmp_path / "regression_hnet_cl1.json").exists()
     capsys.readouterr()
     reproduce.main(args + ["--dry-run"])
-    assert "interrupted after task 1 of 3; restarts from task 1" in capsys.readouterr().out
+    assert "unfinished after task 1 of 3: interrupted, or running now; restarts from task 1" in capsys.readouterr().out
     monkeypatch.setattr("hnet_utils.continual.training.train_continual", real)
     reproduce.main(args)
     assert ContinualResult.load(tmp_path / "regression_hnet_cl1.json").config["num_tasks"] == 3

@@ -193,8 +193,9 @@ def progress_path(run: PlannedRun, folder: Path = RESULTS_DIR) -> Path:
 
 
 def interrupted_note(run: PlannedRun, folder: Path = RESULTS_DIR, fast: bool = False) -> str | None:
-    """``"interrupted after task k of K"`` when an earlier attempt of ``run`` (same configuration)
-    stopped half-way, else None. The run still restarts from its first task."""
+    """``"unfinished after task k of K ..."`` when an attempt of ``run`` (same configuration)
+    noted k finished tasks and wrote no results file: it was interrupted, or is running in
+    another process. Else None. An interrupted run restarts from its first task."""
     path = progress_path(run, folder)
     if not path.is_file():
         return None
@@ -203,7 +204,10 @@ def interrupted_note(run: PlannedRun, folder: Path = RESULTS_DIR, fast: bool = F
         same = comparable(data["config"]) == comparable(run.config(fast).to_dict())
     except (ValueError, KeyError, TypeError):
         return None
-    return f"interrupted after task {data['tasks_done']} of {data['num_tasks']}" if same else None
+    if not same:
+        return None
+    return (f"unfinished after task {data['tasks_done']} of {data['num_tasks']}: interrupted, "
+            "or running now")
 
 
 # --------------------------------------------------------------------- time estimates
