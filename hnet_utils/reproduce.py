@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -125,17 +124,24 @@ def summary_line(summary: dict, fast: bool) -> str:
     return text
 
 
-def regenerate_tables(folder: Path, fast: bool) -> None:
-    """Rewrite the tables of results/README.md (real runs in results/), or print the runs table
-    of ``folder`` (fast mode, other folders)."""
-    if folder.resolve() == planning.RESULTS_DIR.resolve() and not fast:
-        subprocess.run([sys.executable, str(MAKE_TABLES)], check=True, cwd=settings.REPO_ROOT)
-        return
+def load_make_tables():
+    """``scripts/make_tables.py`` as a module, run in this process so that it uses this
+    checkout's package and ``results/`` (a subprocess could import another installed copy)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_tables", MAKE_TABLES)
     tables = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tables)
+    return tables
+
+
+def regenerate_tables(folder: Path, fast: bool) -> None:
+    """Rewrite the tables of results/README.md (real runs in results/), or print the runs table
+    of ``folder`` (fast mode, other folders)."""
+    tables = load_make_tables()
+    if folder.resolve() == planning.RESULTS_DIR.resolve() and not fast:
+        tables.main([])
+        return
     runs = tables.load_runs(folder)
     if runs:
         print(f"runs table of {folder} (results/README.md is left alone):")
