@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test test-unit test-notebooks test-browser bench clean-venv
+.PHONY: lab test test-unit test-notebooks test-browser bench clean-venv reproduce
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,3 +50,11 @@ $(BROWSER_STAMP): requirements-browser.txt $(STAMP)
 test-browser: $(BROWSER_STAMP)
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	$(BIN)/python tests/browser/run_notebook_in_browser.py
+
+# Every run of the course's results (python -m hnet_utils.reproduce): prints the plan,
+# skips runs already done, trains the rest, regenerates the tables of results/README.md.
+#   make reproduce DRY_RUN=1                 the plan only (make itself eats a bare --dry-run)
+#   make reproduce ARGS="--only split_mnist --seeds 0 1 2"
+#   HNET_FAST=1 make reproduce ARGS="--only regression"   smoke test into a temporary folder
+reproduce: $(STAMP)
+	$(BIN)/python -m hnet_utils.reproduce $(if $(DRY_RUN),--dry-run,) $(ARGS)

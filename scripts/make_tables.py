@@ -114,7 +114,10 @@ def seeds_table(runs: dict[str, ContinualResult]) -> str:
     """Mean ± standard deviation over seeds for every configuration run with several seeds."""
     groups: dict[str, list[ContinualResult]] = {}
     for _, r in sorted(runs.items(), key=sort_key):
-        key = json.dumps({k: v for k, v in r.config.items() if k != "seed"}, sort_keys=True)
+        # the configuration completed with the defaults of fields added after older files
+        # were written (e.g. outlier_weight), so that those files group with newer seeds
+        full = r.experiment_config.to_dict()
+        key = json.dumps({k: v for k, v in full.items() if k != "seed"}, sort_keys=True)
         groups.setdefault(key, []).append(r)
     lines = ["| benchmark | scenario | method | configuration | seeds | ours: average final "
              "accuracy (%), mean ± std | published (method.md §5) | task inferred right (%), "

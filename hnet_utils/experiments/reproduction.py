@@ -1,0 +1,299 @@
+"""The paper's Table 1 beside ours, built from the results files (notebook 06).
+
+Everything here reads ``results/*.json`` (written by ``python -m hnet_utils.reproduce``
+or ``python -m hnet_utils.run``); the only numbers typed in are the published
+values in :data:`PUBLISHED_TABLE1`, each with its source and whether it was
+verified from a primary source or recalled (docs/method.md §5).
+
+* :func:`load_results` reads a folder of results files;
+* :func:`seed_groups` gathers the seeds of each planned configuration;
+* :func:`table1` is the comparison (mean ± std over seeds, seeds, device, wall
+  time, command), :func:`style_table1` colours it;
+* :func:`compression_rows`, :func:`step_time_rows` feed the compression study
+  and the regulariser's cost.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hnet_utils.experiments import plan as planning
+from hnet_utils.experiments.results import ContinualResult
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published number: ``value`` (%), ``sem`` (± SEM over seeds, when given), where it
+    comes from and whether it was ``verified`` from a primary source or ``recalled``."""
+
+    value: float
+    sem: float | None
+    status: str
+    source: str
+
+    def __str__(self) -> str:
+        text = f"{self.value:.2f}" + (f" ± {self.sem:.2f}" if self.sem is not None else "")
+        return text + ("" if self.status == "verified" else " (recalled)")
+
+
+_TABLE1 = "von Oswald et al. (2020), Table 1, as quoted in docs/method.md §5"
+_VDV = ("von Oswald et al. (2020), Table 1; agrees with the class-incremental table of "
+        "van de Ven & Tolias (2019); docs/method.md §5")
+
+#: Table 1 column labels, in the paper's order.
+TABLE1_COLUMNS = ("EWC", "Online EWC", "SI", "DGR+distill", "HNET+ENT", "HNET+TIR", "HNET+R")
+_VALUES = {  # (benchmark, scenario): one value per column of TABLE1_COLUMNS (docs/method.md §5)
+    ("permuted_mnist", 1): (94.74, 95.96, 94.75, 97.51, 97.57, 97.57, 97.87),
+    ("permuted_mnist", 2): (94.31, 94.42, 95.33, 97.35, 92.80, 97.58, 97.60),
+    ("permuted_mnist", 3): (25.04, 33.88, 29.31, 96.38, 91.75, 97.59, 97.76),
+    ("split_mnist", 1): (98.64, 99.12, 99.09, 99.61, 99.79, 99.79, 99.83),
+    ("split_mnist", 2): (63.95, 64.32, 65.36, 96.83, 87.01, 94.43, 98.00),
+    ("split_mnist", 3): (20.01, 19.96, 19.99, 91.79, 69.48, 89.59, 95.30),
+}
+#: Cells read from a primary source (all others are recalled: targets, not facts).
+_VERIFIED = {("split_mnist", 3, "EWC"), ("split_mnist", 3, "Online EWC"),
+             ("split_mnist", 3, "SI"), ("split_mnist", 3, "HNET+ENT")}
+_SEM = {("split_mnist", 3, "HNET+ENT"): 0.80}
+
+#: ``PUBLISHED_TABLE1[(benchmark, scenario, column label)]``: the paper's average final test
+#: accuracy (%) after all tasks (mean ± SEM over seeds in the paper).
+PUBLISHED_TABLE1: dict[tuple[str, int, str], Published] = {
+    (bench, s, label): Published(
+        value, _SEM.get((bench, s, label)),
+        "verified" if (bench, s, label) in _VERIFIED else "recalled",
+        _VDV if (bench, s, label) in _VERIFIED and label != "HNET+ENT" else _TABLE1)
+    for (bench, s), values in _VALUES.items() for label, value in zip(TABLE1_COLUMNS, values)
+}
+
+_LABELS = {"finetune": "fine-tuning", "scratch": "from scratch", "multitask": "multitask",
+           "ewc": "EWC", "online_ewc": "Online EWC", "si": "SI", "dgr": "DGR+distill",
+           "hnet_tir": "HNET+TIR", "hnet_r": "HNET+R"}
+
+
+def method_label(method: str, scenario: int) -> str:
+    """The paper's name of ``method``: HNET (task id given, CL1), HNET+ENT (CL2, CL3), EWC, ..."""
+    if method == "hnet":
+        return "HNET" if scenario == 1 else "HNET+ENT"
+    return _LABELS.get(method, method)
+
+
+def published_for(benchmark: str, scenario: int, method: str) -> Published | None:
+    """The paper's number for our run, or None. In CL1 every HNET variant is the plain task-
+    conditioned hypernetwork, so our HNET in CL1 is compared with the HNET+ENT column."""
+    label = "HNET+ENT" if method == "hnet" else method_label(method, scenario)
+    return PUBLISHED_TABLE1.get((benchmark, scenario, label))
+
+
+# --------------------------------------------------------------------- reading results
+
+
+def load_results(folder: str | Path = planning.RESULTS_DIR) -> dict[str, ContinualResult]:
+    """``{file name: ContinualResult}`` for every results JSON of ``folder`` (others skipped)."""
+    out = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and "matrix" in data:
+            out[path.name] = ContinualResult.load(path)
+    return out
+
+
+@dataclass
+class SeedGroup:
+    """The finished seeds of one planned configuration (benchmark, method, scenario, tag)."""
+
+    runs: list[planning.PlannedRun]        # the planned runs (one per seed)
+    results: dict[int, ContinualResult]     # seed -> result, only runs that are done
+    files: dict[int, str]                   # seed -> results file name
+
+    @property
+    def first(self) -> planning.PlannedRun:
+        return self.runs[0]
+
+    @property
+    def values(self) -> list[float]:
+        return [r.average_final for r in self.results.values()]
+
+
+def seed_groups(folder: str | Path = planning.RESULTS_DIR,
+                seeds: Sequence[int] = tuple(range(10)),
+                plan: Sequence[planning.PlannedRun] | None = None) -> list[SeedGroup]:
+    """The plan's configurations with the results found for each seed, in plan order.
+
+    A result counts only when its file holds exactly the planned configuration
+    (:func:`~hnet_utils.experiments.plan.run_status` is ``"done"``); runs with
+    other settings (e.g. the mosaic-outlier runs) are not part of Table 1.
+    """
+    folder = Path(folder)
+    plan = planning.course_plan(seeds) if plan is None else plan
+    groups: dict[tuple, SeedGroup] = {}
+    for run in plan:
+        key = (run.group, run.benchmark, run.method, run.scenario, run.tag)
+        group = groups.setdefault(key, SeedGroup([], {}, {}))
+        group.runs.append(run)
+        if planning.run_status(run, folder) == "done":
+            group.results[run.seed] = ContinualResult.load(folder / run.filename)
+            group.files[run.seed] = run.filename
+    return list(groups.values())
+
+
+def command_for(result: ContinualResult, filename: str) -> str:
+    """The command that reproduces one results file (``python -m hnet_utils.run ...``)."""
+    from hnet_utils.run import config_to_argv
+
+    return "python -m hnet_utils.run " + " ".join(
+        config_to_argv(result.experiment_config) + ["--out", f"results/{filename}"])
+
+
+def reproduce_command(run: planning.PlannedRun, seeds: Sequence[int]) -> str:
+    """The ``python -m hnet_utils.reproduce`` command that (re)makes a group's runs."""
+    return (f"python -m hnet_utils.reproduce --only {run.group} --methods {run.method} "
+            f"--scenarios {run.scenario} --seeds {' '.join(str(s) for s in seeds)}")
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def table1(folder: str | Path = planning.RESULTS_DIR, benchmarks: Sequence[str] | None = None,
+           include_missing: bool = True) -> pd.DataFrame:
+    """Our average final accuracy per (benchmark, scenario, method) beside the paper's.
+
+    One row per planned classification configuration of the plan's groups
+    ``permuted_mnist`` and ``split_mnist`` (Table 1's benchmarks) unless
+    ``benchmarks`` names other groups. Columns: ``benchmark``, ``scenario``,
+    ``method``, ``ours mean`` and ``ours std`` (%, over seeds; std needs 2),
+    ``seeds`` (which seeds are done), ``n``, ``published`` (float),
+    ``published text``, ``status`` (verified/recalled), ``source``,
+    ``reaches`` (ours mean >= published; None without both), ``device``,
+    ``wall time (min, mean)`` and ``command`` (reproduce command for the group,
+    then the single-run command of its first seed).
+    """
+    benchmarks = ("permuted_mnist", "split_mnist") if benchmarks is None else benchmarks
+    rows = []
+    for group in seed_groups(folder):
+        run = group.first
+        if run.group not in benchmarks:
+            continue
+        if not group.results and not include_missing:
+            continue
+        mean, std = _mean_std(group.values)
+        pub = published_for(run.benchmark, run.scenario, run.method)
+        seeds = sorted(group.results)
+        first = seeds[0] if seeds else None
+        devices = sorted({r.device for r in group.results.values()})
+        wall = [r.wall_time_s for r in group.results.values()]
+        cmd = reproduce_command(run, sorted(set(planning.DEFAULT_SEEDS) | set(seeds)))
+        if first is not None:
+            cmd += "  |  " + command_for(group.results[first], group.files[first])
+        rows.append({
+            "benchmark": run.benchmark, "scenario": f"CL{run.scenario}",
+            "method": method_label(run.method, run.scenario),
+            "ours mean": mean, "ours std": std,
+            "seeds": ", ".join(str(s) for s in seeds) or "none yet", "n": len(seeds),
+            "published": None if pub is None else pub.value,
+            "published text": "—" if pub is None else str(pub),
+            "status": "—" if pub is None else pub.status,
+            "source": "—" if pub is None else pub.source,
+            "reaches": None if pub is None or mean is None else bool(mean >= pub.value),
+            "device": "; ".join(devices) or "—",
+            "wall time (min, mean)": (statistics.mean(wall) / 60) if wall else None,
+            "command": cmd,
+        })
+    return pd.DataFrame(rows)
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns of :func:`table1` a reader needs, with 'ours' as one text ``mean ± std``."""
+    def ours(row) -> str:
+        if row["ours mean"] is None or pd.isna(row["ours mean"]):
+            return "not run"
+        std = row["ours std"]
+        return f"{row['ours mean']:.2f}" + ("" if std is None or pd.isna(std) else f" ± {std:.2f}")
+
+    out = table[["benchmark", "scenario", "method"]].copy()
+    out["ours (%), mean ± std"] = table.apply(ours, axis=1)
+    out["n seeds"] = table["n"]
+    out["published (%)"] = table["published text"]
+    out["device"] = table["device"]
+    out["wall time (min)"] = table["wall time (min, mean)"].map(
+        lambda v: "—" if v is None or pd.isna(v) else f"{v:.1f}")
+    out["reaches published"] = table["reaches"]
+    return out
+
+
+#: Cell colours: ours reaches the published value / does not / nothing to compare.
+COLOURS = {True: "background-color: #c8e6c9", False: "background-color: #ffcdd2",
+           None: "color: #777777"}
+
+
+def style_table1(table: pd.DataFrame):
+    """:func:`display_table` as a pandas ``Styler``: the 'ours' cell green when our mean reaches
+    the published value, red when it does not, grey when there is nothing to compare."""
+    shown = display_table(table)
+
+    def colour(column: pd.Series) -> list[str]:
+        return [COLOURS[None if pd.isna(r) else bool(r)] for r in table["reaches"]]
+
+    return (shown.style.apply(colour, subset=["ours (%), mean ± std"])
+            .hide(axis="index").hide(subset=["reaches published"], axis="columns"))
+
+
+# ------------------------------------------------------------- compression, step times
+
+
+def compression_rows(results: Mapping[str, ContinualResult]) -> list[dict[str, Any]]:
+    """For every HNET result: the compression ratio of its hypernetwork (all parameters with
+    the task embeddings, over the target's weights) and its average final accuracy.
+
+    The models are rebuilt from the stored configuration (untrained: only their sizes matter).
+    """
+    from hnet_utils.continual.learners import build_hnet, build_target
+    from hnet_utils.networks.hypernet import count_parameters
+
+    rows, seen = [], {}
+    for name, r in results.items():
+        cfg = r.experiment_config
+        if cfg.method != "hnet" or r.metric != "accuracy" or r.data is None:
+            continue
+        arch = json.dumps({k: v for k, v in r.config.items() if k in (
+            "benchmark", "num_tasks", "target_hidden", "target", "hnet_type", "embedding_dim",
+            "chunk_embedding_dim", "chunk_size", "hnet_hidden")}, sort_keys=True)
+        if arch not in seen:
+            target = build_target(cfg, tuple(r.data["input_shape"]), r.data["classes_per_task"])
+            h = build_hnet(cfg, target)
+            for _ in range(cfg.num_tasks):
+                h.add_task()
+            total = count_parameters(h)["total"]
+            n = sum(p.numel() for p in target.parameters())
+            seen[arch] = (total, n)
+        total, n = seen[arch]
+        rows.append({"file": name, "benchmark": cfg.benchmark, "scenario": cfg.scenario,
+                     "num_tasks": cfg.num_tasks, "hnet_params": total, "target_params": n,
+                     "ratio": total / n, "average_final": r.average_final})
+    return rows
+
+
+def step_time_rows(folder: str | Path = planning.RESULTS_DIR) -> list[dict[str, Any]]:
+    """Measured ms per step from the ``*step_time*.json`` files of
+    ``scripts/speed/measure_step_time.py``: task 1 (no regulariser) against task 2
+    (regulariser or penalty active), so their difference is the regulariser's cost."""
+    rows = []
+    for path in sorted(Path(folder).glob("*step_time*.json")):
+        data = json.loads(path.read_text())
+        if "full_config" not in data:
+            continue
+        t1, t2 = list(data["ms_per_step"].values())[:2]
+        cfg = data["full_config"]
+        rows.append({"file": path.name, "benchmark": cfg["benchmark"], "method": cfg["method"],
+                     "device": data["device"], "ms task 1": t1, "ms task 2 (regulariser on)": t2,
+                     "regulariser share (%)": 100 * (t2 - t1) / t2})
+    return rows
