@@ -607,7 +607,7 @@ def check_first_step_worse(path: PathEvaluation, task: int, threshold: float, an
             print(f"pass: {name} never gets {worse} {threshold:g} on this path.")
         elif answer is None:
             print(f"not quite: {name} does get {worse} {threshold:g} somewhere on this path. "
-                  f"Hint: look at its curve in the lower right panel, or at path.metrics[:, {task}].")
+                  f"Hint: look at its curve in the lower right panel (the path's metrics[:, {task}]).")
         else:
             print(f"not quite: check {name} at step {answer} and at every step after it. "
                   f"Hint: is it really {worse} {threshold:g} anywhere?")
