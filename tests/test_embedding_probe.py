@@ -169,6 +169,12 @@ def test_widget_driven_from_code_updates_its_image(bench, trained):
     assert "path step 9" in probe.status.value
     assert (probe.x.value, probe.y.value) == pytest.approx(tuple(probe.embeddings[2]), abs=1e-2)
     np.testing.assert_allclose(probe.last.metrics, probe.path_eval.metrics[9])
+    # the browser's slider echoes the kernel's position back, rounded to its step: not a move
+    step = probe.x.step
+    probe.x.value = probe.x.min + round((probe.x.value - probe.x.min) / step) * step
+    assert "path step 9" in probe.status.value
+    probe.x.value += 2 * step                                        # a real move by the user
+    assert probe.status.value.startswith("<b>probe</b>")
     probe.path.value = "trajectory:1"
     np.testing.assert_allclose(probe.path_eval.points[-1], monitor.trajectories[1][-1], atol=1e-6)
     probe.path.value = "none"

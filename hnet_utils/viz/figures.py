@@ -1000,7 +1000,8 @@ class EmbeddingProbeFigure:
         if self.log:
             finite = finite[finite > 0]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (1e-3, 1.0)
-            self.path_ax.set_ylim(lo / 1.5, hi * 1.5)
+            # whole decades, so that at least two labelled ticks are always visible
+            self.path_ax.set_ylim(10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi * 1.001)))
         else:
             self.path_ax.set_ylim(0, 102)
         self.path_ax.set_title(title, fontsize=9)

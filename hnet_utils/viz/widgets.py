@@ -711,6 +711,7 @@ class EmbeddingProbe(_Displayable):
         self.last = None
         self.update_seconds: list[float] = []
         self._quiet = False
+        self._shown = None  # plane coordinates of the probe drawn last
         self.x.observe(self.update, names="value")
         self.y.observe(self.update, names="value")
         self.path.observe(lambda change: self.select_path(change["new"]), names="value")
@@ -809,8 +810,12 @@ class EmbeddingProbe(_Displayable):
 
         if self._quiet:
             return None
-        start = time.perf_counter()
         coords = np.array([self.x.value, self.y.value], dtype=np.float32)
+        if change is not None and self._shown is not None and \
+                np.all(np.abs(coords - self._shown) <= 0.51 * self.x.step + 1e-6):
+            # the browser's slider echoing back (rounded to its step) a position the kernel set
+            return self.last
+        start = time.perf_counter()
         point = self._from_plane(coords[None])[0]
         result = probe(self.hnet, self.target, self.tasks_data, point, metric=self.metric,
                        inputs=self.curve_x)
@@ -837,6 +842,7 @@ class EmbeddingProbe(_Displayable):
             fig = self.figure.update(coords, result.metrics, predictions=self._predictions(result), step=step)
         self.image.value = figure_to_png(fig, dpi=self.dpi, close=False, tight=False)
         self.last = result
+        self._shown = np.asarray(coords, dtype=np.float32)
         self.update_seconds.append(time.perf_counter() - start)
         name = "MSE" if self.metric == "mse" else "accuracy"
         values = ", ".join(f"task {t + 1} {v:.3g}" if self.metric == "mse" else f"task {t + 1} {100 * v:.1f}%"
