@@ -34,7 +34,7 @@ test-notebooks: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
-# Real-browser check of notebook 01 (JupyterLab + headless Debian Chromium via
+# Real-browser check of notebooks 01 and 03 (JupyterLab + headless Debian Chromium via
 # Playwright): installs chromium (apt, only if missing) and Playwright first.
 BROWSER_STAMP := $(VENV)/.browser-installed
 
@@ -45,3 +45,4 @@ $(BROWSER_STAMP): requirements-browser.txt $(STAMP)
 test-browser: $(BROWSER_STAMP)
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	$(BIN)/python tests/browser/run_notebook_in_browser.py
+	$(BIN)/python tests/browser/run_notebook_in_browser.py --notebook notebooks/03_split_mnist.ipynb

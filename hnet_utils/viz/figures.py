@@ -824,12 +824,18 @@ class EmbeddingProbeFigure:
         log, vmin, vmax, cmap: colour scale of the heatmaps (as for
             :class:`EmbeddingHeatmapFigure`).
         digits_per_task: test images shown per task (classification).
-        panel_size: (width, height) in inches of one heatmap panel.
+        panel_size: (width, height) in inches of one heatmap panel; panels
+            get narrower when ``num_tasks`` of them would make the figure wider
+            than ``max_width`` inches (so it is shown at 100 % in a notebook,
+            where fonts stay >= 8 pt).
+        axis_labels: names of the plane's two axes (e.g. ``("plane x",
+            "plane y")`` for a plane in a larger embedding space).
     """
 
     def __init__(self, num_tasks: int, kind: str = "regression", metric: str = "MSE",
                  log: bool = True, vmin: float = 1e-3, vmax: float = 1e2, cmap: str = "magma_r",
-                 digits_per_task: int = 2, panel_size: tuple[float, float] = (2.5, 2.3)):
+                 digits_per_task: int = 2, panel_size: tuple[float, float] = (2.5, 2.3),
+                 max_width: float = 11.0, axis_labels: tuple[str, str] = ("e₁", "e₂")):
         if not isinstance(num_tasks, int) or num_tasks < 1:
             raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
         if kind not in ("regression", "classification"):
@@ -838,7 +844,7 @@ class EmbeddingProbeFigure:
             raise ValueError(f"need vmin < vmax (and vmin > 0 with log=True), got vmin={vmin}, vmax={vmax}")
         self.num_tasks, self.kind, self.metric, self.log = num_tasks, kind, metric, log
         self.digits_per_task = digits_per_task
-        width = max(panel_size[0] * num_tasks, 8.0) + 1.2
+        width = min(max(panel_size[0] * num_tasks, 8.0) + 1.2, max(max_width, 9.2))
         height = panel_size[1] + 2.9
         self.fig = Figure(figsize=(width, height))
         top = 1 - 0.35 / height
@@ -865,9 +871,9 @@ class EmbeddingProbeFigure:
             ax.yaxis.set_major_locator(plt.MaxNLocator(4))
             if t:
                 ax.set_yticklabels([])
-            ax.set_xlabel("e₁", fontsize=9, labelpad=1)
+            ax.set_xlabel(axis_labels[0], fontsize=9, labelpad=1)
             self.map_axes.append(ax)
-        self.map_axes[0].set_ylabel("e₂", fontsize=9)
+        self.map_axes[0].set_ylabel(axis_labels[1], fontsize=9)
         cax = self.fig.add_axes((1 - 0.85 / width, split + 0.35 / height, 0.1 / width,
                                  top - split - 0.35 / height))
         cbar = self.fig.colorbar(self.images[0], cax=cax)

@@ -659,7 +659,8 @@ class EmbeddingProbe(_Displayable):
         self.figure = EmbeddingProbeFigure(T, kind=self.kind, metric="MSE" if metric == "mse" else "accuracy",
                                            log=log, vmin=vmin, vmax=vmax,
                                            cmap="magma_r" if metric == "mse" else "magma",
-                                           digits_per_task=digits_per_task)
+                                           digits_per_task=digits_per_task,
+                                           axis_labels=("e₁", "e₂") if d == 2 else ("plane x", "plane y"))
         self.figure.set_maps(xs.numpy(), ys.numpy(), grids, self.coords)
         if self.kind == "regression":
             xs_all = torch.cat([x.reshape(-1) for x, _ in self.tasks_data])
