@@ -195,3 +195,28 @@ def test_widget_on_a_plane_through_three_larger_embeddings(bench):
         np.testing.assert_allclose(found.point, probe.embeddings[t], atol=2e-2)  # slider step rounding
     with pytest.raises(ValueError, match="plane_tasks"):
         EmbeddingProbe(hnet, target, data, plane_tasks=(0, 1), resolution=3)
+
+
+def test_probe_figure_blitting_matches_a_full_render():
+    """to_png redraws only what moved over a cached background: same pixels as a full render."""
+    import io
+
+    from PIL import Image
+
+    from hnet_utils.viz.figures import figure_to_png
+
+    def pixels(png):
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+    fig = EmbeddingProbeFigure(2, kind="classification", metric="accuracy", log=False, vmin=0, vmax=1,
+                               cmap="magma")
+    xs = ys = np.linspace(-1, 1, 6)
+    fig.set_maps(xs, ys, np.random.default_rng(0).random((2, 6, 6)), [[0.5, 0.5], [-0.5, -0.5]])
+    fig.set_digits(np.random.default_rng(1).random((2, 2, 28, 28)))
+    fig.set_path([[0.5, 0.5], [-0.5, -0.5]], [[1.0, 0.5], [0.5, 1.0]], title="a path")
+    for coords, labels in (([0.5, 0.5], "0"), ([-0.8, 0.3], "1")):   # the second must erase the first
+        fig.update(coords, [0.9, 0.4], predictions=([[labels] * 2] * 2, [[True, False]] * 2))
+        fast = pixels(fig.to_png(dpi=72))
+        full = pixels(figure_to_png(fig.fig, dpi=72, close=False, tight=False))
+        assert fast.shape == full.shape
+        assert (np.abs(fast - full).sum(-1) > 30).mean() < 1e-3

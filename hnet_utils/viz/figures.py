@@ -814,8 +814,13 @@ class EmbeddingProbeFigure:
     and, when a path is set, every task's metric along the path with the
     current step marked.
 
-    Built once; :meth:`update` only changes data of existing artists, so a
-    redraw costs one render (``figure_to_png(fig, close=False, tight=False)``).
+    Built once; :meth:`update` only changes data of existing artists.
+    :meth:`to_png` renders it: the static part (heatmaps, axes, data, path)
+    is drawn once and cached, and each probe update redraws only what moved
+    (probe marker, titles, function or bars and labels, step marker) onto
+    that cache, which keeps an update far below the cost of a full render.
+    ``figure_to_png(fig, close=False, tight=False)`` gives the same picture
+    with a full render.
 
     Args:
         num_tasks: number of tasks (heatmap panels).
@@ -854,6 +859,7 @@ class EmbeddingProbeFigure:
         gs_top = self.fig.add_gridspec(1, num_tasks, left=0.6 / width, right=1 - 1.0 / width,
                                        top=top, bottom=split + 0.35 / height, wspace=0.12)
         self.map_axes, self.images, self.paths, self.probes, self.owns, self.others = [], [], [], [], [], []
+        self.map_titles = []
         for t in range(num_tasks):
             ax = self.fig.add_subplot(gs_top[0, t])
             self.images.append(ax.imshow(np.full((2, 2), np.nan), origin="lower", extent=(0, 1, 0, 1),
@@ -865,7 +871,9 @@ class EmbeddingProbeFigure:
                                         edgecolors="white", linewidths=0.8, zorder=4))
             self.probes.append(ax.plot([], [], marker="P", ms=11, color="#00e5ff", mec="black",
                                        mew=1.0, ls="none", zorder=5)[0])
-            ax.set_title(f"task {t + 1}", fontsize=9)
+            # titles that change with the probe are plain texts at fixed places (cheap to blit)
+            self.map_titles.append(ax.text(0.5, 1.03, f"task {t + 1}", transform=ax.transAxes,
+                                           ha="center", va="bottom", fontsize=9))
             ax.tick_params(labelsize=8)
             ax.xaxis.set_major_locator(plt.MaxNLocator(4))
             ax.yaxis.set_major_locator(plt.MaxNLocator(4))
@@ -892,6 +900,8 @@ class EmbeddingProbeFigure:
             self.net_ax.set_xlabel("x", fontsize=9, labelpad=1)
             self.net_ax.set_ylabel("y", fontsize=9)
             self.net_ax.tick_params(labelsize=8)
+            self.net_title = self.net_ax.text(0.5, 1.02, "", transform=self.net_ax.transAxes,
+                                              ha="center", va="bottom", fontsize=9)
         else:
             self.bar_ax = self.fig.add_subplot(gs_bottom[0, 0])
             self.bars = self.bar_ax.bar(np.arange(1, num_tasks + 1), np.zeros(num_tasks),
@@ -901,6 +911,8 @@ class EmbeddingProbeFigure:
             self.bar_ax.set_xlabel("task", fontsize=9, labelpad=1)
             self.bar_ax.set_ylabel("test accuracy (%)", fontsize=9)
             self.bar_ax.tick_params(labelsize=8)
+            self.bar_title = self.bar_ax.text(0.5, 1.02, "", transform=self.bar_ax.transAxes,
+                                              ha="center", va="bottom", fontsize=9)
             self.digit_ax = self.fig.add_subplot(gs_bottom[0, 1])
             self.digit_ax.set_axis_off()
             self.digit_image = self.digit_ax.imshow(np.zeros((2, 2)), cmap="gray_r", vmin=0, vmax=1,
@@ -931,6 +943,7 @@ class EmbeddingProbeFigure:
 
     def set_maps(self, xs, ys, grids, embeddings) -> None:
         """Heatmaps (grids: (T, len(ys), len(xs))) and the learned embeddings (K, 2) on the plane."""
+        self._background = None
         xs, ys = _as_1d(xs, "xs"), _as_1d(ys, "ys")
         grids = _as_array(grids, "grids", 3)
         if grids.shape != (self.num_tasks, len(ys), len(xs)):
@@ -949,6 +962,7 @@ class EmbeddingProbeFigure:
 
     def set_regression_data(self, data) -> None:
         """Every task's data ``[(x, y), ...]`` (1-D arrays), drawn as dots under the function."""
+        self._background = None
         ys = []
         for t, (x, y) in enumerate(data):
             x, y = _as_1d(x, f"data[{t}] x"), _as_1d(y, f"data[{t}] y")
@@ -960,6 +974,7 @@ class EmbeddingProbeFigure:
 
     def set_digits(self, images) -> None:
         """``images``: (T, k, H, W) test images in [0, 1], ``k = digits_per_task``; one row per task."""
+        self._background = None
         images = _as_array(images, "images", 4)
         T, k, h, w = images.shape
         if T != self.num_tasks:
@@ -983,6 +998,7 @@ class EmbeddingProbeFigure:
 
     def set_path(self, coords=None, metrics=None, title: str = "") -> None:
         """Show a path: ``coords`` (P, 2) on the plane, ``metrics`` (P, T) along it; ``None`` hides it."""
+        self._background = None
         if coords is None:
             for line in self.paths:
                 line.set_data([], [])
@@ -1032,17 +1048,16 @@ class EmbeddingProbeFigure:
         for t, ax in enumerate(self.map_axes):
             self.probes[t].set_data([coords[0]], [coords[1]])
             value = f"{metrics[t]:.3g}" if self.kind == "regression" else f"{100 * metrics[t]:.0f}%"
-            ax.set_title(f"task {t + 1}: {self.metric} {value}", fontsize=9)
+            self.map_titles[t].set_text(f"task {t + 1}: {self.metric} {value}")
         where = f"e = ({coords[0]:.2f}, {coords[1]:.2f})"
         if self.kind == "regression":
             if curve is not None:
                 self.curve.set_data(_as_1d(curve[0], "curve x"), _as_1d(curve[1], "curve y"))
-            self.net_ax.set_title(f"black: the network generated at {where}; dots: test data",
-                                  fontsize=9)
+            self.net_title.set_text(f"black: the network generated at {where}; dots: test data")
         else:
             for bar, value in zip(self.bars, metrics):
                 bar.set_height(100 * value)
-            self.bar_ax.set_title(f"at {where}", fontsize=9)
+            self.bar_title.set_text(f"at {where}")
             if predictions is not None:
                 labels, correct = predictions
                 for text, label, ok in zip(self.digit_labels, np.ravel(labels), np.ravel(correct)):
@@ -1054,3 +1069,48 @@ class EmbeddingProbeFigure:
             self.path_step.set_xdata([step, step])
             self.path_step.set_visible(True)
         return self.fig
+
+    def _dynamic_artists(self) -> list:
+        """The artists :meth:`update` changes (drawn over the cached static part)."""
+        artists = list(self.probes) + list(self.map_titles) + [self.path_step]
+        if self.kind == "regression":
+            artists += [self.curve, self.net_title]
+        else:
+            artists += list(self.bars) + [self.bar_title] + list(self.digit_labels)
+        return artists
+
+    def to_png(self, dpi: int = 72) -> bytes:
+        """The figure as PNG bytes, redrawing only the artists :meth:`update` changes.
+
+        The first call after a static change (``set_*``) draws everything
+        without those artists and keeps the pixels; later calls restore them
+        and draw just the changing artists on top (blitting), then encode.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from PIL import Image
+
+        if dpi <= 0:
+            raise ValueError(f"dpi must be a positive integer, got {dpi}")
+        if getattr(self, "_canvas", None) is None or self.fig.canvas is not self._canvas:
+            self._canvas = FigureCanvasAgg(self.fig)
+            self._background = None
+        if self.fig.dpi != dpi:
+            self.fig.set_dpi(dpi)
+            self._background = None
+        dynamic = self._dynamic_artists()
+        if getattr(self, "_background", None) is None:
+            shown = [a.get_visible() for a in dynamic]
+            for a in dynamic:
+                a.set_visible(False)
+            self._canvas.draw()
+            self._background = self._canvas.copy_from_bbox(self.fig.bbox)
+            for a, visible in zip(dynamic, shown):
+                a.set_visible(visible)
+        else:
+            self._canvas.restore_region(self._background)
+        renderer = self._canvas.get_renderer()
+        for a in dynamic:
+            a.draw(renderer)
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(self._canvas.buffer_rgba())).save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue()

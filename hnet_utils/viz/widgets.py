@@ -841,7 +841,7 @@ class EmbeddingProbe(_Displayable):
                                      step=step)
         else:
             fig = self.figure.update(coords, result.metrics, predictions=self._predictions(result), step=step)
-        self.image.value = figure_to_png(fig, dpi=self.dpi, close=False, tight=False)
+        self.image.value = self.figure.to_png(dpi=self.dpi)   # redraws only what moved
         self.last = result
         self._shown = np.asarray(coords, dtype=np.float32)
         self.update_seconds.append(time.perf_counter() - start)
