@@ -220,3 +220,4 @@ def test_probe_figure_blitting_matches_a_full_render():
         full = pixels(figure_to_png(fig.fig, dpi=72, close=False, tight=False))
         assert fast.shape == full.shape
         assert (np.abs(fast - full).sum(-1) > 30).mean() < 1e-3
+

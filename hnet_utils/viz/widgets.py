@@ -713,6 +713,7 @@ class EmbeddingProbe(_Displayable):
         self.update_seconds: list[float] = []
         self._quiet = False
         self._shown = None  # plane coordinates of the probe drawn last
+        self._busy = False  # a redraw is running (guards against re-entrant widget messages)
         self.x.observe(self.update, names="value")
         self.y.observe(self.update, names="value")
         self.path.observe(lambda change: self.select_path(change["new"]), names="value")
@@ -783,7 +784,7 @@ class EmbeddingProbe(_Displayable):
 
     def show_path_step(self, i: int):
         """Show step ``i`` of the chosen path (what ``play`` does); nothing is recomputed."""
-        if self._quiet or self.path_eval is None:
+        if self._quiet or self._busy or self.path_eval is None:
             return None
         start = time.perf_counter()
         result = self.path_eval.step(int(i))
@@ -809,7 +810,7 @@ class EmbeddingProbe(_Displayable):
         """Generate the network at the sliders' point, test it and redraw; returns the ``ProbeResult``."""
         from hnet_utils.viz.embedding_space import probe
 
-        if self._quiet:
+        if self._quiet or self._busy:
             return None
         coords = np.array([self.x.value, self.y.value], dtype=np.float32)
         if change is not None and self._shown is not None and \
@@ -835,6 +836,23 @@ class EmbeddingProbe(_Displayable):
         return labels, correct
 
     def _draw(self, result, coords, step, start) -> None:
+        # Claim the position first: while this draw runs, the kernel may handle the browser's
+        # slider echo of it (or a play tick) re-entrantly; those must not draw (see update).
+        self._shown = np.asarray(coords, dtype=np.float32)
+        self._busy = True
+        try:
+            self._render(result, coords, step, start)
+        finally:
+            self._busy = False
+        # catch up with a move or play tick that arrived (and was skipped) while drawing
+        if step is not None and self.path_eval is not None and self.play.value != step:
+            self.show_path_step(self.play.value)
+        elif step is None:
+            now = np.array([self.x.value, self.y.value], dtype=np.float32)
+            if np.any(np.abs(now - self._shown) > 0.51 * self.x.step + 1e-6):
+                self.update()
+
+    def _render(self, result, coords, step, start) -> None:
         if self.kind == "regression":
             fig = self.figure.update(coords, result.metrics,
                                      curve=(self.curve_x.reshape(-1).numpy(), result.curve.reshape(-1)),
