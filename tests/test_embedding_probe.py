@@ -169,6 +169,8 @@ def test_widget_driven_from_code_updates_its_image(bench, trained):
     assert "path step 9" in probe.status.value
     assert (probe.x.value, probe.y.value) == pytest.approx(tuple(probe.embeddings[2]), abs=1e-2)
     np.testing.assert_allclose(probe.last.metrics, probe.path_eval.metrics[9])
+    probe.show_path_step(4)                                          # from code: play follows, one redraw
+    assert probe.play.value == 4 and "path step 4" in probe.status.value
     # the browser's slider echoes the kernel's position back, rounded to its step: not a move
     step = probe.x.step
     probe.x.value = probe.x.min + round((probe.x.value - probe.x.min) / step) * step

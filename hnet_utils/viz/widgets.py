@@ -787,6 +787,12 @@ class EmbeddingProbe(_Displayable):
         if self._quiet or self._busy or self.path_eval is None:
             return None
         start = time.perf_counter()
+        if self.play.value != int(i):      # called from code: the play control follows
+            self._quiet = True
+            try:
+                self.play.value = int(i)
+            finally:
+                self._quiet = False
         result = self.path_eval.step(int(i))
         self._set_sliders(self.path_coords[int(i)])
         self._draw(result, self.path_coords[int(i)], step=int(i), start=start)
