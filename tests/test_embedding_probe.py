@@ -174,7 +174,7 @@ def test_widget_driven_from_code_updates_its_image(bench, trained):
     # the browser's slider echoes the kernel's position back, rounded to its step: not a move
     step = probe.x.step
     probe.x.value = probe.x.min + round((probe.x.value - probe.x.min) / step) * step
-    assert "path step 9" in probe.status.value
+    assert "path step 4" in probe.status.value
     probe.x.value += 2 * step                                        # a real move by the user
     assert probe.status.value.startswith("<b>probe</b>")
     probe.path.value = "trajectory:1"
