@@ -37,9 +37,10 @@ clean-venv:
 # Speed measurements (one thread; last printed line of each script is one JSON object).
 # Results and how to read them: scripts/speed/README.md.
 bench: $(STAMP)
-	$(BIN)/python scripts/speed/regularizer_scaling.py --tasks 2,10 --steps 2 --warmup 1
+	$(BIN)/python scripts/speed/train_step.py --threads 1
+	$(BIN)/python scripts/speed/embedding_probe.py
 
-# Real-browser check of notebook 01 (JupyterLab + headless Debian Chromium via
+# Real-browser check of notebooks 01 and 03 (JupyterLab + headless Debian Chromium via
 # Playwright): installs chromium (apt, only if missing) and Playwright first.
 BROWSER_STAMP := $(VENV)/.browser-installed
 
@@ -50,6 +51,7 @@ $(BROWSER_STAMP): requirements-browser.txt $(STAMP)
 test-browser: $(BROWSER_STAMP)
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	$(BIN)/python tests/browser/run_notebook_in_browser.py
+	$(BIN)/python tests/browser/run_notebook_in_browser.py --notebook notebooks/03_split_mnist.ipynb
 
 # Every run of the course's results (python -m hnet_utils.reproduce): prints the plan,
 # skips runs already done, trains the rest, regenerates the tables of results/README.md.

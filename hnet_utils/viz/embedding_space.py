@@ -384,3 +384,240 @@ def plane_snapshot(hnet, target, tasks_data, resolution: int = 32, margin: float
     grids = values.reshape(len(tasks_data), resolution, resolution).numpy()
     return EmbeddingSnapshot(task=hnet.num_tasks - 1, step=0, xs=xs.numpy(), ys=ys.numpy(),
                              grids=grids, embeddings=coords, seconds=seconds)
+
+
+# --------------------------------------------------------------------------- probe and paths
+#
+# The heatmaps above answer "how good is the network made at each point?" for
+# a whole grid at once. A *probe* looks at one point: it asks the hypernetwork
+# for the weights h(e) at that embedding and runs the target network with
+# them, keeping its outputs, so one can see the network that lives there. A
+# *path* is a sequence of embeddings (a straight line between two learned
+# embeddings, or the trajectory one took while training); all its points go
+# through the hypernetwork in one batched call.
+
+
+@dataclass
+class ProbeResult:
+    """What the network generated at one embedding does.
+
+    Attributes:
+        point: (d,) the embedding the weights were generated from.
+        metrics: (T,) every task's metric with the weights ``h(point)``.
+        outputs: T arrays (N_t, out): the target's outputs on each task's inputs.
+        curve: (M, out) outputs on extra ``inputs`` (e.g. an x grid to draw a
+            regression function), or ``None``.
+        seconds: wall time of generating the weights and evaluating them.
+    """
+
+    point: np.ndarray
+    metrics: np.ndarray
+    outputs: list[np.ndarray]
+    curve: np.ndarray | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class PathEvaluation:
+    """A path through embedding space and the network at each of its points.
+
+    Attributes:
+        points: (P, d) embeddings along the path.
+        metrics: (P, T): ``metrics[i, t]`` is task t's metric with ``h(points[i])``.
+        outputs: T arrays (P, N_t, out): the target's outputs on each task's inputs.
+        curves: (P, M, out) outputs on extra ``inputs``, or ``None``.
+        seconds: wall time of the whole (batched) evaluation.
+    """
+
+    points: np.ndarray
+    metrics: np.ndarray
+    outputs: list[np.ndarray]
+    curves: np.ndarray | None = None
+    seconds: float = 0.0
+
+    def step(self, i: int) -> ProbeResult:
+        """The path's ``i``-th point as a :class:`ProbeResult` (nothing is recomputed)."""
+        if not -len(self.points) <= i < len(self.points):
+            raise IndexError(f"path step must be in [0, {len(self.points) - 1}], got {i}")
+        return ProbeResult(point=self.points[i], metrics=self.metrics[i],
+                           outputs=[out[i] for out in self.outputs],
+                           curve=None if self.curves is None else self.curves[i])
+
+
+def _check_probe_args(tasks_data, metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if len(tasks_data) == 0:
+        raise ValueError("tasks_data must contain at least one (x, y) pair, got none")
+
+
+def _per_point_metric(outputs: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
+    """outputs: (N, out) -> 0-d metric (the single-point form of ``_metric``)."""
+    return _metric(outputs[None], y, metric)[0]
+
+
+@torch.no_grad()
+def probe(hnet, target, tasks_data: Sequence[tuple[torch.Tensor, torch.Tensor]], point,
+          metric: str = "mse", inputs: torch.Tensor | None = None) -> ProbeResult:
+    """Generate the target network at embedding ``point`` and test it on every task.
+
+    Args:
+        hnet: hypernetwork; ``hnet(embeddings=e)`` maps (d,) to (n,) weights.
+        target: the target network those weights belong to.
+        tasks_data: one ``(x, y)`` pair per task (see :func:`benchmark_tasks_data`).
+        point: (d,) embedding (a tensor, array or list).
+        metric: ``"mse"`` or ``"accuracy"`` (a fraction, 0..1).
+        inputs: optional (M, *input_shape) extra inputs whose outputs are kept
+            in ``curve`` (e.g. a dense x grid to draw the fitted function).
+
+    Returns:
+        A :class:`ProbeResult`; ``metrics[t]`` equals what
+        :func:`evaluate_embedding_grid` gives for the same point.
+    """
+    _check_probe_args(tasks_data, metric)
+    device = next(hnet.parameters()).device
+    e = torch.as_tensor(np.asarray(point, dtype=np.float32)).reshape(-1).to(device)  # (d,)
+    was_training = hnet.training
+    hnet.eval()
+    start = time.perf_counter()
+    try:
+        weights = hnet(embeddings=e)                                          # (n,)
+        metrics, outputs = [], []
+        for x, y in tasks_data:
+            out = forward_with_weights(target, weights, x.to(device))         # (N_t, out)
+            metrics.append(_per_point_metric(out, y.to(device), metric))
+            outputs.append(out.cpu().numpy())
+        curve = None if inputs is None else \
+            forward_with_weights(target, weights, inputs.to(device)).cpu().numpy()  # (M, out)
+    finally:
+        hnet.train(was_training)
+    return ProbeResult(point=e.cpu().numpy(), metrics=torch.stack(metrics).cpu().numpy(),
+                       outputs=outputs, curve=curve, seconds=time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate_path(hnet, target, tasks_data: Sequence[tuple[torch.Tensor, torch.Tensor]], points,
+                  metric: str = "mse", inputs: torch.Tensor | None = None) -> PathEvaluation:
+    """:func:`probe` at every point of a path, in one batched hypernetwork call.
+
+    Args:
+        points: (P, d) embeddings, e.g. from :func:`straight_path` or
+            :func:`resample_path`.
+        Other arguments as for :func:`probe`.
+
+    Returns:
+        A :class:`PathEvaluation`; its step ``i`` equals ``probe(..., points[i])``.
+    """
+    _check_probe_args(tasks_data, metric)
+    device = next(hnet.parameters()).device
+    pts = torch.as_tensor(np.asarray(points, dtype=np.float32)).to(device)
+    if pts.ndim != 2 or len(pts) < 1:
+        raise ValueError(f"points must have shape (P, embedding_dim) with P >= 1, got {tuple(pts.shape)}")
+    was_training = hnet.training
+    hnet.eval()
+    start = time.perf_counter()
+    try:
+        weights = hnet(embeddings=pts)                                        # (P, n): one call
+        metrics, outputs = [], []
+        for x, y in tasks_data:
+            out = forward_with_weights(target, weights, x.to(device))         # (P, N_t, out)
+            metrics.append(_metric(out, y.to(device), metric))                # (P,)
+            outputs.append(out.cpu().numpy())
+        curves = None if inputs is None else \
+            forward_with_weights(target, weights, inputs.to(device)).cpu().numpy()  # (P, M, out)
+    finally:
+        hnet.train(was_training)
+    return PathEvaluation(points=pts.cpu().numpy(), metrics=torch.stack(metrics, dim=1).cpu().numpy(),
+                          outputs=outputs, curves=curves, seconds=time.perf_counter() - start)
+
+
+def straight_path(a, b, num: int = 50) -> np.ndarray:
+    """``num`` evenly spaced points from embedding ``a`` to embedding ``b``: (num, d).
+
+    The first point is exactly ``a`` and the last exactly ``b``.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    if not isinstance(num, int) or num < 2:
+        raise ValueError(f"num must be an integer >= 2, got {num!r}")
+    s = np.linspace(0.0, 1.0, num)[:, None]                                    # (num, 1)
+    path = (1 - s) * a + s * b                                                 # (num, d)
+    path[0], path[-1] = a, b
+    return path.astype(np.float32)
+
+
+def resample_path(points, num: int = 50) -> np.ndarray:
+    """``num`` points evenly spaced by arc length along a polyline (e.g. a training trajectory).
+
+    Args:
+        points: (L, d) the polyline's vertices, L ≥ 1.
+        num: points wanted (≥ 2). The first and last vertices are kept exactly.
+
+    Returns:
+        (num, d) float32 array.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2 or len(p) < 1:
+        raise ValueError(f"points must have shape (L, d) with L >= 1, got {p.shape}")
+    if not isinstance(num, int) or num < 2:
+        raise ValueError(f"num must be an integer >= 2, got {num!r}")
+    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)                           # (L-1,)
+    s = np.concatenate([[0.0], np.cumsum(seg)])                                # (L,) arc length
+    if len(p) == 1 or s[-1] == 0:
+        return np.repeat(p[:1], num, axis=0).astype(np.float32)
+    wanted = np.linspace(0.0, s[-1], num)
+    out = np.stack([np.interp(wanted, s, p[:, k]) for k in range(p.shape[1])], axis=1)
+    out[0], out[-1] = p[0], p[-1]
+    return out.astype(np.float32)
+
+
+def first_step_worse(metrics, task: int, threshold: float, metric: str = "mse") -> int | None:
+    """The first path step at which ``task`` is worse than ``threshold``, or ``None``.
+
+    "Worse" means MSE above ``threshold`` (``metric="mse"``) or accuracy
+    below it (``metric="accuracy"``, as a fraction).
+
+    Args:
+        metrics: (P, T) metrics along a path (``PathEvaluation.metrics``).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    m = np.asarray(metrics, dtype=float)
+    if m.ndim != 2 or not 0 <= task < m.shape[1]:
+        raise ValueError(f"metrics must be (P, T) with task in [0, T), got shape {m.shape}, task {task}")
+    worse = m[:, task] > threshold if metric == "mse" else m[:, task] < threshold
+    hits = np.flatnonzero(worse)
+    return int(hits[0]) if len(hits) else None
+
+
+def check_first_step_worse(path: PathEvaluation, task: int, threshold: float, answer,
+                           metric: str = "mse", tolerance: int = 1) -> bool:
+    """Exercise check: is ``answer`` the first step where ``task`` gets worse than ``threshold``?
+
+    Prints ``pass`` or a hint (never the answer) and returns whether it passed.
+    ``answer`` is a step index (0-based) or ``None`` for "never"; a step within
+    ``tolerance`` of the true one passes (reading a plot is not exact).
+    """
+    truth = first_step_worse(path.metrics, task, threshold, metric)
+    name, worse = f"task {task + 1}", ("above" if metric == "mse" else "below")
+    if truth is None or answer is None:
+        ok = truth is None and answer is None
+        if ok:
+            print(f"pass: {name} never gets {worse} {threshold:g} on this path.")
+        elif answer is None:
+            print(f"not quite: {name} does get {worse} {threshold:g} somewhere on this path. "
+                  f"Hint: look at its curve in the lower right panel (the path's metrics[:, {task}]).")
+        else:
+            print(f"not quite: check {name} at step {answer} and at every step after it. "
+                  f"Hint: is it really {worse} {threshold:g} anywhere?")
+        return ok
+    if abs(int(answer) - truth) <= tolerance:
+        print(f"pass: from about step {answer} on, {name} is {worse} {threshold:g}.")
+        return True
+    value = float(path.metrics[int(np.clip(answer, 0, len(path.metrics) - 1)), task])
+    direction = "later" if int(answer) < truth else "earlier"
+    print(f"not quite: at step {answer} {name}'s {metric} is {value:.3g}. "
+          f"Hint: the first step {worse} {threshold:g} comes {direction}.")
+    return False

@@ -833,3 +833,329 @@ def plot_plane(snapshot: EmbeddingSnapshot, title: str = ""):
         fig.suptitle(title, fontsize=10, y=1.04)
     return fig
 
+
+
+# ---------------------------------------------------------------------------
+# Embedding-space probe: the network that lives at one point of the plane
+# ---------------------------------------------------------------------------
+
+
+class EmbeddingProbeFigure:
+    """The task-embedding plane with a probe point, and the network generated there.
+
+    What it shows, before anything is computed: the top row has one heatmap
+    per task (its metric over the plane, as in :class:`EmbeddingHeatmapFigure`),
+    the learned embeddings (★ the panel's own task, ● the others), an
+    optional path (white line) and the probe point (cyan ✚). Each panel's
+    title gives the task's metric *at the probe*. The bottom row shows what
+    the network made at the probe does:
+
+    * ``kind="regression"``: its function over the inputs of all tasks,
+      drawn over every task's test data;
+    * ``kind="classification"``: each task's accuracy as bars, and a few test
+      digits of every task with the label the network predicts (green: right,
+      red: wrong);
+
+    and, when a path is set, every task's metric along the path with the
+    current step marked.
+
+    Built once; :meth:`update` only changes data of existing artists.
+    :meth:`to_png` renders it: the static part (heatmaps, axes, data, path)
+    is drawn once and cached, and each probe update redraws only what moved
+    (probe marker, titles, function or bars and labels, step marker) onto
+    that cache, which keeps an update far below the cost of a full render.
+    ``figure_to_png(fig, close=False, tight=False)`` gives the same picture
+    with a full render.
+
+    Args:
+        num_tasks: number of tasks (heatmap panels).
+        kind: ``"regression"`` or ``"classification"``.
+        metric: name of the metric for labels (``"MSE"`` or ``"accuracy"``).
+        log, vmin, vmax, cmap: colour scale of the heatmaps (as for
+            :class:`EmbeddingHeatmapFigure`).
+        digits_per_task: test images shown per task (classification).
+        panel_size: (width, height) in inches of one heatmap panel; panels
+            get narrower when ``num_tasks`` of them would make the figure wider
+            than ``max_width`` inches (so it is shown at 100 % in a notebook,
+            where fonts stay >= 8 pt).
+        axis_labels: names of the plane's two axes (e.g. ``("plane x",
+            "plane y")`` for a plane in a larger embedding space).
+    """
+
+    def __init__(self, num_tasks: int, kind: str = "regression", metric: str = "MSE",
+                 log: bool = True, vmin: float = 1e-3, vmax: float = 1e2, cmap: str = "magma_r",
+                 digits_per_task: int = 2, panel_size: tuple[float, float] = (2.5, 2.3),
+                 max_width: float = 11.0, axis_labels: tuple[str, str] = ("e₁", "e₂")):
+        if not isinstance(num_tasks, int) or num_tasks < 1:
+            raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
+        if kind not in ("regression", "classification"):
+            raise ValueError(f"kind must be 'regression' or 'classification', got {kind!r}")
+        if not vmin < vmax or (log and vmin <= 0):
+            raise ValueError(f"need vmin < vmax (and vmin > 0 with log=True), got vmin={vmin}, vmax={vmax}")
+        self.num_tasks, self.kind, self.metric, self.log = num_tasks, kind, metric, log
+        self.digits_per_task = digits_per_task
+        width = min(max(panel_size[0] * num_tasks, 8.0) + 1.2, max(max_width, 9.2))
+        height = panel_size[1] + 2.9
+        self.fig = Figure(figsize=(width, height))
+        top = 1 - 0.35 / height
+        split = 1 - (0.35 + panel_size[1]) / height
+        norm = LogNorm(vmin=vmin, vmax=vmax) if log else plt.Normalize(vmin=vmin, vmax=vmax)
+        # --- top row: heatmaps with the probe
+        gs_top = self.fig.add_gridspec(1, num_tasks, left=0.6 / width, right=1 - 1.0 / width,
+                                       top=top, bottom=split + 0.35 / height, wspace=0.12)
+        self.map_axes, self.images, self.paths, self.probes, self.owns, self.others = [], [], [], [], [], []
+        self.map_titles = []
+        for t in range(num_tasks):
+            ax = self.fig.add_subplot(gs_top[0, t])
+            self.images.append(ax.imshow(np.full((2, 2), np.nan), origin="lower", extent=(0, 1, 0, 1),
+                                         aspect="auto", cmap=cmap, norm=norm, interpolation="nearest"))
+            self.paths.append(ax.plot([], [], color="white", lw=1.3, alpha=0.9)[0])
+            self.others.append(ax.scatter([], [], marker="o", s=30, edgecolors="white",
+                                          linewidths=0.8, zorder=3))
+            self.owns.append(ax.scatter([], [], marker="*", s=120, color=task_color(t),
+                                        edgecolors="white", linewidths=0.8, zorder=4))
+            self.probes.append(ax.plot([], [], marker="P", ms=11, color="#00e5ff", mec="black",
+                                       mew=1.0, ls="none", zorder=5)[0])
+            # titles that change with the probe are plain texts at fixed places (cheap to blit)
+            self.map_titles.append(ax.text(0.5, 1.03, f"task {t + 1}", transform=ax.transAxes,
+                                           ha="center", va="bottom", fontsize=9))
+            ax.tick_params(labelsize=8)
+            ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+            ax.yaxis.set_major_locator(plt.MaxNLocator(4))
+            if t:
+                ax.set_yticklabels([])
+            ax.set_xlabel(axis_labels[0], fontsize=9, labelpad=1)
+            self.map_axes.append(ax)
+        self.map_axes[0].set_ylabel(axis_labels[1], fontsize=9)
+        cax = self.fig.add_axes((1 - 0.85 / width, split + 0.35 / height, 0.1 / width,
+                                 top - split - 0.35 / height))
+        cbar = self.fig.colorbar(self.images[0], cax=cax)
+        cbar.set_label(metric, fontsize=9)
+        cbar.ax.tick_params(labelsize=8)
+        if log:
+            cbar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        # --- bottom row: the network at the probe, and the metrics along the path
+        ratios = [3, 2] if kind == "regression" else [1.1, 2.2, 2]
+        gs_bottom = self.fig.add_gridspec(1, len(ratios), width_ratios=ratios, left=0.6 / width,
+                                          right=1 - 0.25 / width, top=split - 0.3 / height,
+                                          bottom=0.5 / height, wspace=0.35)
+        if kind == "regression":
+            self.net_ax = self.fig.add_subplot(gs_bottom[0, 0])
+            self.curve = self.net_ax.plot([], [], color="black", lw=1.8)[0]
+            self.net_ax.set_xlabel("x", fontsize=9, labelpad=1)
+            self.net_ax.set_ylabel("y", fontsize=9)
+            self.net_ax.tick_params(labelsize=8)
+            self.net_title = self.net_ax.text(0.5, 1.02, "", transform=self.net_ax.transAxes,
+                                              ha="center", va="bottom", fontsize=9)
+        else:
+            self.bar_ax = self.fig.add_subplot(gs_bottom[0, 0])
+            self.bars = self.bar_ax.bar(np.arange(1, num_tasks + 1), np.zeros(num_tasks),
+                                        color=[task_color(t) for t in range(num_tasks)])
+            self.bar_ax.set_ylim(0, 100)
+            self.bar_ax.set_xticks(np.arange(1, num_tasks + 1))
+            self.bar_ax.set_xlabel("task", fontsize=9, labelpad=1)
+            self.bar_ax.set_ylabel("test accuracy (%)", fontsize=9)
+            self.bar_ax.tick_params(labelsize=8)
+            self.bar_title = self.bar_ax.text(0.5, 1.02, "", transform=self.bar_ax.transAxes,
+                                              ha="center", va="bottom", fontsize=9)
+            self.digit_ax = self.fig.add_subplot(gs_bottom[0, 1])
+            self.digit_ax.set_axis_off()
+            self.digit_image = self.digit_ax.imshow(np.zeros((2, 2)), cmap="gray_r", vmin=0, vmax=1,
+                                                    interpolation="nearest")
+            self.digit_labels = []
+            self.digit_ax.set_title("test digits: label predicted at the probe", fontsize=9)
+        self.path_ax = self.fig.add_subplot(gs_bottom[0, -1])
+        self.path_lines = [self.path_ax.plot([], [], color=task_color(t), lw=1.5, label=f"task {t + 1}")[0]
+                           for t in range(num_tasks)]
+        self.path_step = self.path_ax.axvline(0, color="black", lw=1.0, ls="--")
+        self.path_step.set_visible(False)
+        self.path_ax.set_xlabel("path step", fontsize=9, labelpad=1)
+        self.path_ax.set_ylabel(metric if kind == "regression" else "accuracy (%)", fontsize=9)
+        if log:
+            self.path_ax.set_yscale("log")
+            self.path_ax.set_ylim(vmin, vmax)
+            # plain tick labels (no mathtext "10^k") and no minor labels: cheaper to redraw
+            self.path_ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+            self.path_ax.yaxis.set_minor_formatter(plt.NullFormatter())
+        else:
+            self.path_ax.set_ylim(0, 102)
+        self.path_ax.set_xlim(0, 1)
+        self.path_ax.tick_params(labelsize=8)
+        self.path_ax.set_title("no path chosen", fontsize=9)
+        self.path_ax.legend(fontsize=8, loc="best", ncol=1 if num_tasks <= 3 else 2, frameon=False)
+
+    # ---- static content (set once per trained model or per path)
+
+    def set_maps(self, xs, ys, grids, embeddings) -> None:
+        """Heatmaps (grids: (T, len(ys), len(xs))) and the learned embeddings (K, 2) on the plane."""
+        self._background = None
+        xs, ys = _as_1d(xs, "xs"), _as_1d(ys, "ys")
+        grids = _as_array(grids, "grids", 3)
+        if grids.shape != (self.num_tasks, len(ys), len(xs)):
+            raise ValueError(f"grids must have shape ({self.num_tasks}, {len(ys)}, {len(xs)}), got {grids.shape}")
+        emb = np.asarray(embeddings, dtype=float).reshape(-1, 2)
+        extent = (xs[0], xs[-1], ys[0], ys[-1])
+        for t, ax in enumerate(self.map_axes):
+            self.images[t].set_data(grids[t])
+            self.images[t].set_extent(extent)
+            others = [k for k in range(len(emb)) if k != t]
+            self.others[t].set_offsets(emb[others] if others else np.zeros((0, 2)))
+            self.others[t].set_facecolors([task_color(k) for k in others])
+            self.owns[t].set_offsets(emb[t:t + 1] if t < len(emb) else np.zeros((0, 2)))
+            ax.set_xlim(xs[0], xs[-1])
+            ax.set_ylim(ys[0], ys[-1])
+
+    def set_regression_data(self, data) -> None:
+        """Every task's data ``[(x, y), ...]`` (1-D arrays), drawn as dots under the function."""
+        self._background = None
+        ys = []
+        for t, (x, y) in enumerate(data):
+            x, y = _as_1d(x, f"data[{t}] x"), _as_1d(y, f"data[{t}] y")
+            self.net_ax.scatter(x, y, s=8, color=task_color(t), zorder=2)
+            ys.append(y)
+        low, high = float(np.min(np.concatenate(ys))), float(np.max(np.concatenate(ys)))
+        pad = 0.15 * (high - low)
+        self.net_ax.set_ylim(low - pad, high + pad)     # fixed, so a wild function is clipped, not rescaled
+
+    def set_digits(self, images) -> None:
+        """``images``: (T, k, H, W) test images in [0, 1], ``k = digits_per_task``; one row per task."""
+        self._background = None
+        images = _as_array(images, "images", 4)
+        T, k, h, w = images.shape
+        if T != self.num_tasks:
+            raise ValueError(f"images must have one row per task ({self.num_tasks}), got {T}")
+        gap = 4
+        canvas = np.zeros((T * (h + gap), k * (w + gap + 12)))
+        self._cells = []
+        for t in range(T):
+            for j in range(k):
+                r, c = t * (h + gap), j * (w + gap + 12)
+                canvas[r:r + h, c:c + w] = images[t, j]
+                self._cells.append((r + h / 2, c + w + 2))
+        self.digit_image.set_data(canvas)
+        self.digit_image.set_extent((-0.5, canvas.shape[1] - 0.5, canvas.shape[0] - 0.5, -0.5))
+        self.digit_ax.set_xlim(-0.5, canvas.shape[1] - 0.5)
+        self.digit_ax.set_ylim(canvas.shape[0] - 0.5, -0.5)
+        for text in self.digit_labels:
+            text.remove()
+        self.digit_labels = [self.digit_ax.text(c, r, "", fontsize=9, va="center", ha="left",
+                                                fontweight="bold") for r, c in self._cells]
+
+    def set_path(self, coords=None, metrics=None, title: str = "") -> None:
+        """Show a path: ``coords`` (P, 2) on the plane, ``metrics`` (P, T) along it; ``None`` hides it."""
+        self._background = None
+        if coords is None:
+            for line in self.paths:
+                line.set_data([], [])
+            for line in self.path_lines:
+                line.set_data([], [])
+            self.path_step.set_visible(False)
+            self.path_ax.set_title("no path chosen", fontsize=9)
+            return
+        coords = _as_array(coords, "coords", 2)
+        metrics = _as_array(metrics, "metrics", 2)
+        if metrics.shape != (len(coords), self.num_tasks):
+            raise ValueError(f"metrics must have shape ({len(coords)}, {self.num_tasks}), got {metrics.shape}")
+        for line in self.paths:
+            line.set_data(coords[:, 0], coords[:, 1])
+        steps = np.arange(len(coords))
+        shown = metrics if self.kind == "regression" else 100 * metrics
+        for t, line in enumerate(self.path_lines):
+            line.set_data(steps, shown[:, t])
+        self.path_ax.set_xlim(0, max(1, len(coords) - 1))
+        finite = shown[np.isfinite(shown)]
+        if self.log:
+            finite = finite[finite > 0]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (1e-3, 1.0)
+            # whole decades, so that at least two labelled ticks are always visible
+            self.path_ax.set_ylim(10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi * 1.001)))
+        else:
+            self.path_ax.set_ylim(0, 102)
+        self.path_ax.set_title(title, fontsize=9)
+
+    # ---- the probe
+
+    def update(self, coords, metrics, curve=None, predictions=None, step: int | None = None) -> Figure:
+        """Move the probe and show the network there; returns the figure.
+
+        Args:
+            coords: (2,) the probe's position on the plane.
+            metrics: (T,) every task's metric at the probe (accuracy as a fraction).
+            curve: regression: ``(x, y)`` 1-D arrays, the network's function.
+            predictions: classification: ``(labels, correct)``, each (T, k): the
+                text shown next to each digit and whether it is right.
+            step: the current path step (marked on the path panel), or ``None``.
+        """
+        coords = np.asarray(coords, dtype=float).reshape(2)
+        metrics = _as_1d(metrics, "metrics")
+        if len(metrics) != self.num_tasks:
+            raise ValueError(f"metrics must have {self.num_tasks} values, got {len(metrics)}")
+        for t, ax in enumerate(self.map_axes):
+            self.probes[t].set_data([coords[0]], [coords[1]])
+            value = f"{metrics[t]:.3g}" if self.kind == "regression" else f"{100 * metrics[t]:.0f}%"
+            self.map_titles[t].set_text(f"task {t + 1}: {self.metric} {value}")
+        where = f"e = ({coords[0]:.2f}, {coords[1]:.2f})"
+        if self.kind == "regression":
+            if curve is not None:
+                self.curve.set_data(_as_1d(curve[0], "curve x"), _as_1d(curve[1], "curve y"))
+            self.net_title.set_text(f"black: the network generated at {where}; dots: test data")
+        else:
+            for bar, value in zip(self.bars, metrics):
+                bar.set_height(100 * value)
+            self.bar_title.set_text(f"at {where}")
+            if predictions is not None:
+                labels, correct = predictions
+                for text, label, ok in zip(self.digit_labels, np.ravel(labels), np.ravel(correct)):
+                    text.set_text(str(label))
+                    text.set_color("#1a8f1a" if ok else "#d01c1c")
+        if step is None:
+            self.path_step.set_visible(False)
+        else:
+            self.path_step.set_xdata([step, step])
+            self.path_step.set_visible(True)
+        return self.fig
+
+    def _dynamic_artists(self) -> list:
+        """The artists :meth:`update` changes (drawn over the cached static part)."""
+        artists = list(self.probes) + list(self.map_titles) + [self.path_step]
+        if self.kind == "regression":
+            artists += [self.curve, self.net_title]
+        else:
+            artists += list(self.bars) + [self.bar_title] + list(self.digit_labels)
+        return artists
+
+    def to_png(self, dpi: int = 72) -> bytes:
+        """The figure as PNG bytes, redrawing only the artists :meth:`update` changes.
+
+        The first call after a static change (``set_*``) draws everything
+        without those artists and keeps the pixels; later calls restore them
+        and draw just the changing artists on top (blitting), then encode.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from PIL import Image
+
+        if dpi <= 0:
+            raise ValueError(f"dpi must be a positive integer, got {dpi}")
+        if getattr(self, "_canvas", None) is None or self.fig.canvas is not self._canvas:
+            self._canvas = FigureCanvasAgg(self.fig)
+            self._background = None
+        if self.fig.dpi != dpi:
+            self.fig.set_dpi(dpi)
+            self._background = None
+        dynamic = self._dynamic_artists()
+        if getattr(self, "_background", None) is None:
+            shown = [a.get_visible() for a in dynamic]
+            for a in dynamic:
+                a.set_visible(False)
+            self._canvas.draw()
+            self._background = self._canvas.copy_from_bbox(self.fig.bbox)
+            for a, visible in zip(dynamic, shown):
+                a.set_visible(visible)
+        else:
+            self._canvas.restore_region(self._background)
+        renderer = self._canvas.get_renderer()
+        for a in dynamic:
+            a.draw(renderer)
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(self._canvas.buffer_rgba())).save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue()

@@ -584,3 +584,354 @@ def beta_explorer(rows: Sequence[Mapping[str, Any]]):
     slider.observe(show, names="value")
     show()
     return widgets.VBox([slider, image]), slider, image
+
+
+# ---------------------------------------------------------------------------
+# Walking the embedding space: a probe point and paths between embeddings
+# ---------------------------------------------------------------------------
+
+
+class EmbeddingProbe(_Displayable):
+    """Pick a point of the task-embedding plane and see the network the hypernetwork makes there.
+
+    Two sliders (``x``, ``y``) move a probe over the heatmaps of every task's
+    metric; for each position the weights ``h(e)`` are generated and tested
+    (``embedding_space.probe``) and the figure
+    (``figures.EmbeddingProbeFigure``) shows the network: its function over
+    all tasks' data (regression) or each task's accuracy and a few test
+    digits with their predicted labels (classification).
+
+    A path (``path`` dropdown: a straight line between two learned
+    embeddings, or the trajectory an embedding took while training) is
+    evaluated in one batched hypernetwork call
+    (``embedding_space.evaluate_path``); ``play`` (an ``ipywidgets.Play``)
+    walks it step by step, and a panel shows each task's metric along it.
+
+    With embeddings larger than 2-D the probe moves on the plane through the
+    embeddings of three chosen tasks (``embedding_space.embedding_plane``,
+    ``from_plane``), and the status line says so.
+
+    Args:
+        hnet, target: a trained hypernetwork and its target network.
+        tasks_data: one ``(x, y)`` pair per task: the fixed test samples the
+            metrics are computed on (``embedding_space.benchmark_tasks_data``).
+        metric: ``"mse"`` (regression) or ``"accuracy"`` (classification).
+        trajectories: optional ``{task: (L, d) array}`` or list, the paths the
+            embeddings took while training (``EmbeddingSpaceMonitor.trajectories``).
+        plane_tasks: three tasks whose embeddings span the plane (embeddings
+            larger than 2-D only; default the first three).
+        label_names: classification: per task, the names of its labels (e.g.
+            the digits ``["2", "3"]``); default the label numbers.
+        curve_x: regression: (M, 1) inputs at which the function is drawn
+            (default: 200 points over all tasks' inputs).
+        resolution: grid points per axis of the heatmaps (evaluated once).
+        path_points: points per path.
+        margin: room around the embeddings on the plane.
+        digits_per_task: classification: test images shown per task.
+        vmin, vmax, log: colour scale (defaults: MSE 1e-3..1e2 log, accuracy 0..1).
+        interval_ms: time between two path steps while playing.
+        dpi: PNG resolution.
+
+    Controls (public, so code can drive them): ``x``, ``y``, ``path``,
+    ``play``. Methods :meth:`move_to` and :meth:`show_path_step` do what the
+    controls do. Outputs: ``image`` (PNG), ``status`` (HTML); ``last`` is the
+    latest ``ProbeResult``, ``path_eval`` the evaluated path,
+    ``update_seconds`` the time of every redraw (generate + evaluate + draw).
+    """
+
+    def __init__(self, hnet, target, tasks_data, metric: str = "mse", trajectories=None,
+                 plane_tasks: Sequence[int] | None = None, label_names=None, curve_x=None,
+                 resolution: int = 40, path_points: int = 50, margin: float = 1.0,
+                 digits_per_task: int = 2, vmin: float | None = None, vmax: float | None = None,
+                 log: bool | None = None, interval_ms: int = 200, dpi: int = 72):
+        import torch
+
+        from hnet_utils.viz.embedding_space import (embedding_plane, evaluate_embedding_grid,
+                                                    from_plane, grid_limits, make_grid, to_plane)
+        from hnet_utils.viz.figures import EmbeddingProbeFigure
+
+        if metric not in ("mse", "accuracy"):
+            raise ValueError(f"metric must be 'mse' or 'accuracy', got {metric!r}")
+        if hnet.num_tasks < 1:
+            raise ValueError("hnet has no task embeddings yet: train at least one task first")
+        if len(tasks_data) != hnet.num_tasks:
+            raise ValueError(f"tasks_data must hold one (x, y) pair per task ({hnet.num_tasks}), "
+                             f"got {len(tasks_data)}")
+        if not isinstance(path_points, int) or path_points < 2:
+            raise ValueError(f"path_points must be an integer >= 2, got {path_points!r}")
+        self.hnet, self.target, self.tasks_data = hnet, target, list(tasks_data)
+        self.metric, self.path_points, self.dpi = metric, path_points, dpi
+        self.kind = "regression" if metric == "mse" else "classification"
+        T = hnet.num_tasks
+        self.embeddings = np.stack([hnet.task_embedding(t).detach().cpu().numpy() for t in range(T)])
+        d = self.embeddings.shape[1]
+        if d < 2:
+            raise ValueError(f"the probe needs task embeddings of size >= 2, got {d}")
+        if isinstance(trajectories, Mapping):
+            trajectories = [trajectories.get(t) for t in range(T)]
+        self.trajectories = [None if p is None or len(p) < 2 else np.asarray(p, dtype=np.float32)
+                             for p in (trajectories or [None] * T)]
+        # --- the plane the probe moves on
+        if d == 2:
+            self.plane_tasks = None
+            self.origin, self.basis = embedding_plane(self.embeddings)
+            self.plane_note = "the 2-D embedding space itself"
+        else:
+            chosen = tuple(range(min(3, T))) if plane_tasks is None else tuple(int(t) for t in plane_tasks)
+            if len(chosen) != min(3, T) or any(not 0 <= t < T for t in chosen):
+                raise ValueError(f"plane_tasks must name {min(3, T)} tasks in [0, {T}), got {plane_tasks!r}")
+            self.plane_tasks = chosen
+            self.origin, self.basis = embedding_plane(self.embeddings[list(chosen)])
+            names = ", ".join(str(t + 1) for t in chosen)
+            self.plane_note = (f"a 2-D plane through the {d}-D embeddings of tasks {names} "
+                               f"(embedding_plane / from_plane); other embeddings and paths are "
+                               f"shown projected onto it")
+        self._from_plane = lambda c: from_plane(torch.as_tensor(np.asarray(c, dtype=np.float32)),
+                                                self.origin, self.basis).numpy()
+        self._to_plane = lambda p: to_plane(p, self.origin, self.basis)
+        self.coords = self._to_plane(self.embeddings)                          # (T, 2)
+        shown = [self.coords] + [self._to_plane(p) for p in self.trajectories if p is not None]
+        xlim, ylim = grid_limits(np.concatenate(shown), margin=margin)
+        xs, ys, grid = make_grid(xlim, ylim, resolution)
+        start = time.perf_counter()
+        values = evaluate_embedding_grid(hnet, target, self.tasks_data,
+                                         from_plane(grid, self.origin, self.basis), metric=metric)
+        self.grid_seconds = time.perf_counter() - start
+        grids = values.reshape(T, resolution, resolution).numpy()
+        # --- the figure
+        if log is None:
+            log = metric == "mse"
+        if vmin is None:
+            vmin = 1e-3 if metric == "mse" else 0.0
+        if vmax is None:
+            vmax = 1e2 if metric == "mse" else 1.0
+        self.figure = EmbeddingProbeFigure(T, kind=self.kind, metric="MSE" if metric == "mse" else "accuracy",
+                                           log=log, vmin=vmin, vmax=vmax,
+                                           cmap="magma_r" if metric == "mse" else "magma",
+                                           digits_per_task=digits_per_task,
+                                           axis_labels=("e₁", "e₂") if d == 2 else ("plane x", "plane y"))
+        self.figure.set_maps(xs.numpy(), ys.numpy(), grids, self.coords)
+        if self.kind == "regression":
+            xs_all = torch.cat([x.reshape(-1) for x, _ in self.tasks_data])
+            if curve_x is None:
+                low, high = float(xs_all.min()), float(xs_all.max())
+                pad = 0.1 * (high - low)
+                curve_x = torch.linspace(low - pad, high + pad, 200).unsqueeze(1)
+            self.curve_x = torch.as_tensor(curve_x, dtype=torch.float32).reshape(-1, 1)
+            self.figure.set_regression_data([(x.reshape(-1).numpy(), y.reshape(-1).numpy())
+                                             for x, y in self.tasks_data])
+        else:
+            self.curve_x = None
+            k = digits_per_task
+            if any(len(x) < k for x, _ in self.tasks_data):
+                raise ValueError(f"every task needs at least digits_per_task={k} samples in tasks_data")
+            side = int(round(math.sqrt(self.tasks_data[0][0][0].numel())))
+            images = np.stack([x[:k].reshape(k, -1)[:, :side * side].reshape(k, side, side).numpy()
+                               for x, _ in self.tasks_data])
+            self.figure.set_digits(images)
+            self.label_names = ([[str(n) for n in names] for names in label_names] if label_names
+                                else None)
+        # --- controls
+        style, wide = {"description_width": "initial"}, widgets.Layout(width="420px")
+        step = (xlim[1] - xlim[0]) / 200
+        self.x = widgets.FloatSlider(value=float(self.coords[0, 0]), min=xlim[0], max=xlim[1], step=step,
+                                     description="probe e₁" if d == 2 else "probe (plane x)",
+                                     readout_format=".2f", style=style, layout=wide)
+        self.y = widgets.FloatSlider(value=float(self.coords[0, 1]), min=ylim[0], max=ylim[1], step=step,
+                                     description="probe e₂" if d == 2 else "probe (plane y)",
+                                     readout_format=".2f", style=style, layout=wide)
+        self.x.add_class("hnet-probe-x")
+        self.y.add_class("hnet-probe-y")
+        self.path_options = self._path_options()
+        self.path = widgets.Dropdown(options=[(label, key) for key, label in self.path_options.items()],
+                                     value="none", description="path", style=style,
+                                     layout=widgets.Layout(width="420px"))
+        self.play = widgets.Play(value=0, min=0, max=path_points - 1, step=1, interval=interval_ms,
+                                 description="walk the path", disabled=True)
+        self.play.add_class("hnet-probe-play")
+        self.step_slider = widgets.IntSlider(value=0, min=0, max=path_points - 1, description="step",
+                                             disabled=True, layout=widgets.Layout(width="300px"))
+        widgets.jslink((self.play, "value"), (self.step_slider, "value"))
+        self.image = widgets.Image(format="png")
+        self.image.add_class("hnet-probe-image")
+        self.status = widgets.HTML()
+        self.status.add_class("hnet-probe-status")
+        self.path_eval = None
+        self.path_coords = None
+        self.last = None
+        self.update_seconds: list[float] = []
+        self._quiet = False
+        self._shown = None  # plane coordinates of the probe drawn last
+        self._busy = False  # a redraw is running (guards against re-entrant widget messages)
+        self.x.observe(self.update, names="value")
+        self.y.observe(self.update, names="value")
+        self.path.observe(lambda change: self.select_path(change["new"]), names="value")
+        self.play.observe(lambda change: self.show_path_step(change["new"]), names="value")
+        note = widgets.HTML(f"<i>The probe moves on {html.escape(self.plane_note)}.</i>")
+        self.widget = widgets.VBox([note, widgets.HBox([widgets.VBox([self.x, self.y]),
+                                                        widgets.VBox([self.path,
+                                                                      widgets.HBox([self.play, self.step_slider])])]),
+                                    self.status, self.image])
+        self.widget.add_class("hnet-probe")
+        self.update()
+
+    # ---- paths
+
+    def _path_options(self) -> dict:
+        """``{key: label}`` of the paths offered: straight lines between embeddings, trajectories."""
+        T = len(self.embeddings)
+        options = {"none": "none (move the probe with the sliders)"}
+        for i in range(T):
+            for j in range(i + 1, T):
+                options[f"line:{i}:{j}"] = f"straight line: task {i + 1} → task {j + 1}"
+        for t, p in enumerate(self.trajectories):
+            if p is not None:
+                options[f"trajectory:{t}"] = f"trajectory of task {t + 1} while training"
+        return options
+
+    def path_points_for(self, key: str) -> np.ndarray:
+        """The (path_points, d) embeddings of the path ``key`` (see ``path_options``)."""
+        from hnet_utils.viz.embedding_space import resample_path, straight_path
+
+        kind, *ids = key.split(":")
+        if kind == "line":
+            i, j = int(ids[0]), int(ids[1])
+            return straight_path(self.embeddings[i], self.embeddings[j], self.path_points)
+        if kind == "trajectory":
+            return resample_path(self.trajectories[int(ids[0])], self.path_points)
+        raise ValueError(f"unknown path {key!r}; choose one of {list(self.path_options)}")
+
+    def select_path(self, key: str):
+        """Choose a path (what the dropdown does): evaluate it in one batched call, go to step 0.
+
+        Returns the ``PathEvaluation`` (``None`` for ``"none"``).
+        """
+        from hnet_utils.viz.embedding_space import evaluate_path
+
+        if key not in self.path_options:
+            raise ValueError(f"unknown path {key!r}; choose one of {list(self.path_options)}")
+        if self.path.value != key:
+            self.path.value = key           # the observer calls select_path again
+            return self.path_eval
+        if key == "none":
+            self.path_eval, self.path_coords = None, None
+            self.play.disabled = self.step_slider.disabled = True
+            self.figure.set_path(None)
+            self.update()
+            return None
+        points = self.path_points_for(key)
+        self.path_eval = evaluate_path(self.hnet, self.target, self.tasks_data, points,
+                                       metric=self.metric, inputs=self.curve_x)
+        self.path_coords = self._to_plane(points)
+        self.figure.set_path(self.path_coords, self.path_eval.metrics, title=self.path_options[key])
+        self.play.disabled = self.step_slider.disabled = False
+        self._quiet = True
+        self.play.value = 0
+        self._quiet = False
+        self.show_path_step(0)
+        return self.path_eval
+
+    def show_path_step(self, i: int):
+        """Show step ``i`` of the chosen path (what ``play`` does); nothing is recomputed."""
+        if self._quiet or self._busy or self.path_eval is None:
+            return None
+        start = time.perf_counter()
+        if self.play.value != int(i):      # called from code: the play control follows
+            self._quiet = True
+            try:
+                self.play.value = int(i)
+            finally:
+                self._quiet = False
+        result = self.path_eval.step(int(i))
+        self._set_sliders(self.path_coords[int(i)])
+        self._draw(result, self.path_coords[int(i)], step=int(i), start=start)
+        return result
+
+    # ---- the probe
+
+    def _set_sliders(self, coords) -> None:
+        self._quiet = True
+        try:
+            self.x.value, self.y.value = float(coords[0]), float(coords[1])
+        finally:
+            self._quiet = False
+
+    def move_to(self, x: float, y: float):
+        """Put the probe at plane coordinates ``(x, y)`` (what the sliders do); returns the ``ProbeResult``."""
+        self._set_sliders((x, y))
+        return self.update()
+
+    def update(self, change=None):
+        """Generate the network at the sliders' point, test it and redraw; returns the ``ProbeResult``."""
+        from hnet_utils.viz.embedding_space import probe
+
+        if self._quiet or self._busy:
+            return None
+        coords = np.array([self.x.value, self.y.value], dtype=np.float32)
+        if change is not None and self._shown is not None and \
+                np.all(np.abs(coords - self._shown) <= 0.51 * self.x.step + 1e-6):
+            # the browser's slider echoing back (rounded to its step) a position the kernel set
+            return self.last
+        start = time.perf_counter()
+        point = self._from_plane(coords[None])[0]
+        result = probe(self.hnet, self.target, self.tasks_data, point, metric=self.metric,
+                       inputs=self.curve_x)
+        self._draw(result, coords, step=None, start=start)
+        return result
+
+    def _predictions(self, result):
+        """(labels, correct), each (T, k), for the digits shown."""
+        k = self.figure.digits_per_task
+        labels, correct = [], []
+        for t, ((_, y), out) in enumerate(zip(self.tasks_data, result.outputs)):
+            pred = out[:k].argmax(-1)
+            names = self.label_names[t] if self.label_names else None
+            labels.append([names[p] if names else str(p) for p in pred])
+            correct.append(pred == y[:k].numpy())
+        return labels, correct
+
+    def _draw(self, result, coords, step, start) -> None:
+        # Claim the position first: while this draw runs, the kernel may handle the browser's
+        # slider echo of it (or a play tick) re-entrantly; those must not draw (see update).
+        self._shown = np.asarray(coords, dtype=np.float32)
+        self._busy = True
+        try:
+            self._render(result, coords, step, start)
+        finally:
+            self._busy = False
+        # catch up with a move or play tick that arrived (and was skipped) while drawing
+        if step is not None and self.path_eval is not None and self.play.value != step:
+            self.show_path_step(self.play.value)
+        elif step is None:
+            now = np.array([self.x.value, self.y.value], dtype=np.float32)
+            if np.any(np.abs(now - self._shown) > 0.51 * self.x.step + 1e-6):
+                self.update()
+
+    def _render(self, result, coords, step, start) -> None:
+        if self.kind == "regression":
+            fig = self.figure.update(coords, result.metrics,
+                                     curve=(self.curve_x.reshape(-1).numpy(), result.curve.reshape(-1)),
+                                     step=step)
+        else:
+            fig = self.figure.update(coords, result.metrics, predictions=self._predictions(result), step=step)
+        self.image.value = self.figure.to_png(dpi=self.dpi)   # redraws only what moved
+        self.last = result
+        self._shown = np.asarray(coords, dtype=np.float32)
+        self.update_seconds.append(time.perf_counter() - start)
+        name = "MSE" if self.metric == "mse" else "accuracy"
+        values = ", ".join(f"task {t + 1} {v:.3g}" if self.metric == "mse" else f"task {t + 1} {100 * v:.1f}%"
+                           for t, v in enumerate(result.metrics))
+        where = (f"path step {step} of {self.path_points - 1}" if step is not None else "probe")
+        self.status.value = (f"<b>{where}</b> at plane point ({coords[0]:.2f}, {coords[1]:.2f}): "
+                             f"test {name} {values} "
+                             f"<span style='color:#666'>(updated in {1000 * self.update_seconds[-1]:.0f} ms)</span>")
+
+    def check_first_step_worse(self, task: int, threshold: float, answer, tolerance: int = 1) -> bool:
+        """Exercise check on the chosen path (``embedding_space.check_first_step_worse``): prints pass or a hint."""
+        from hnet_utils.viz.embedding_space import check_first_step_worse
+
+        if self.path_eval is None:
+            print("choose a path first (probe.path.value or the dropdown)")
+            return False
+        return check_first_step_worse(self.path_eval, task, threshold, answer, metric=self.metric,
+                                      tolerance=tolerance)

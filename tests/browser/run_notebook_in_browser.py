@@ -13,8 +13,16 @@ front-end version mismatch shows "Error displaying widget"). This script:
 4. asserts that no cell raised, that sliders, a button, the MSE table and
    the embedding-space heatmap image are really rendered, and that no
    widget error text appears on the page or in the browser console,
-5. saves screenshots to ``screenshots/`` (gitignored) and always stops the
+5. drives every embedding probe (``widgets.EmbeddingProbe``) like a person:
+   moves it with the keyboard on its first slider, chooses a straight-line
+   path in its dropdown and presses its play button; after each action the
+   probe's status line and image must change,
+6. saves screenshots to ``screenshots/`` (gitignored) and always stops the
    server and the browser.
+
+``--notebook notebooks/03_split_mnist.ipynb`` runs notebook 03 instead, with
+its own expectations (``EXPECTATIONS``: no regression explorer, two probes);
+its screenshots go to ``screenshots/03_split_mnist/``.
 
 Run it with ``make test-browser`` (installs Chromium and Playwright first) or
 ``python tests/browser/run_notebook_in_browser.py``. Exit status 0 = pass.
@@ -194,8 +202,103 @@ def click_and_retrain(page, shots: Path, timeout: float) -> str:
     return ""
 
 
-def run_in_browser(url: str, shots: Path, timeout: float) -> dict:
-    """Open ``url``, run all cells, check what rendered; returns the findings."""
+JS_PROBE_STATE = """(sel) => {
+  const probe = document.querySelectorAll('.hnet-probe')[sel];
+  if (!probe) return null;
+  const status = probe.querySelector('.hnet-probe-status');
+  const img = probe.querySelector('.hnet-probe-image img, img.hnet-probe-image');
+  return {status: status ? status.innerText.trim() : '', src: img ? img.getAttribute('src') : '',
+          painted: !!img && img.complete && img.naturalWidth > 300};
+}"""
+JS_PROBE_CHANGED = """([sel, before, wanted]) => {
+  const probe = document.querySelectorAll('.hnet-probe')[sel];
+  if (!probe) return false;
+  const status = probe.querySelector('.hnet-probe-status').innerText.trim();
+  const img = probe.querySelector('.hnet-probe-image img, img.hnet-probe-image');
+  return status !== before.status && img && img.getAttribute('src') !== before.src
+         && new RegExp(wanted).test(status);
+}"""
+
+
+def drive_probe(page, shots: Path, timeout: float, index: int = 0) -> str:
+    """Use the embedding probe like a person: move it, pick a path, press play.
+
+    Moves the probe's first slider with the keyboard (focus its handle, press
+    the arrow key), chooses a straight-line path in the dropdown (the first
+    one that is not already selected) and
+    clicks the play button; after each action the probe's status line and
+    its image must change (the kernel answered and the panel was redrawn).
+    Returns "" on success, else what went wrong.
+    """
+    probes = page.locator(".hnet-probe")
+    if probes.count() <= index:
+        return f"no .hnet-probe widget number {index + 1} on the page"
+    probe = probes.nth(index)
+    probe.scroll_into_view_if_needed()
+    wait_ms = 1000 * min(timeout, 60)
+
+    def act_and_wait(action, wanted: str, what: str) -> str:
+        before = page.evaluate(JS_PROBE_STATE, index)
+        action()
+        try:
+            page.wait_for_function(JS_PROBE_CHANGED, arg=[index, before, wanted], timeout=wait_ms,
+                                   polling=250)
+        except Exception as exc:  # playwright's TimeoutError
+            page.screenshot(path=str(shots / f"probe{index}_{what.replace(' ', '_')}_timeout.png"))
+            return f"{what}: the probe's status/image did not update ({exc.__class__.__name__})"
+        return ""
+
+    def settle() -> None:
+        """Wait until the kernel has answered every queued change (status and image stay put)."""
+        deadline, last, same = time.monotonic() + timeout, None, 0
+        while time.monotonic() < deadline and same < 4:
+            state = page.evaluate(JS_PROBE_STATE, index)
+            same = same + 1 if state == last else 0
+            last = state
+            time.sleep(0.5)
+
+    def move():
+        handle = probe.locator(".hnet-probe-x .noUi-handle").first
+        handle.focus()
+        for _ in range(4):
+            page.keyboard.press("ArrowRight")
+
+    problem = act_and_wait(move, r"^probe at", "move the probe")
+    if problem:
+        return problem
+    settle()  # each key press is one probe update; let the last one land
+    probe.screenshot(path=str(shots / f"probe{index}_moved.png"))
+    select = probe.locator("select").first
+    labels = [o.replace("\xa0", " ").strip() for o in select.locator("option").all_inner_texts()]
+    chosen = select.evaluate("el => el.selectedIndex")
+    line = next((i for i, label in enumerate(labels)
+                 if label.startswith("straight line") and i != chosen), None)  # a change
+    if line is None:
+        return f"the path dropdown offers no other straight line: {labels}"
+    problem = act_and_wait(lambda: select.select_option(index=line), r"^path step 0 ", "choose a path")
+    if problem:
+        return problem
+    play = probe.locator(".hnet-probe-play button").first
+    problem = act_and_wait(play.click, r"^path step ([5-9]|[1-9][0-9]) ", "press play")
+    if problem:
+        return problem
+    time.sleep(1.0)
+    probe.screenshot(path=str(shots / f"probe{index}_playing.png"))
+    state = page.evaluate(JS_PROBE_STATE, index)
+    if not state["painted"]:
+        return "the probe's image is not painted after play"
+    if not state["status"].startswith("path step"):
+        return f"while playing, the status line left the path: {state['status']!r}"
+    return ""
+
+
+def run_in_browser(url: str, shots: Path, timeout: float, expect: dict | None = None) -> dict:
+    """Open ``url``, run all cells, check what rendered; returns the findings.
+
+    ``expect`` says what the notebook must show (default: notebook 01's,
+    see ``EXPECTATIONS``).
+    """
+    expect = EXPECTATIONS[NOTEBOOK.name] if expect is None else expect
     from playwright.sync_api import sync_playwright
 
     console_problems: list[str] = []
@@ -240,11 +343,25 @@ def run_in_browser(url: str, shots: Path, timeout: float) -> dict:
                 if loc.count():
                     loc.scroll_into_view_if_needed()
                     loc.screenshot(path=str(shots / f"01_{name}.png"))
-            clicked = click_and_retrain(page, shots, timeout)
+            clicked = click_and_retrain(page, shots, timeout) if expect["explorer_click"] else ""
+            probed = [drive_probe(page, shots, timeout, index=i) for i in range(expect["probes"])]
             return {"progress": progress, "rendered": rendered, "console": console_problems,
-                    "clicked": clicked}
+                    "clicked": clicked, "probed": [p for p in probed if p], "expect": expect}
         finally:
             context.close()
+
+
+#: What each notebook must render: minimum counts of ``JS_RENDERED``'s keys, whether the
+#: regression explorer is clicked, and how many embedding probes are driven.
+EXPECTATIONS = {
+    "01_continual_regression.ipynb": {
+        "rendered": {"widget_views": 1, "sliders": 3, "buttons": 1, "progress": 1,
+                     "heatmaps": 1, "fit_images": 1, "mse_tables": 1},
+        "explorer_click": True, "probes": 1},
+    "03_split_mnist.ipynb": {
+        "rendered": {"widget_views": 1, "sliders": 3, "buttons": 1, "progress": 1, "heatmaps": 1},
+        "explorer_click": False, "probes": 2},
+}
 
 
 def check(findings: dict) -> list[str]:
@@ -254,8 +371,7 @@ def check(findings: dict) -> list[str]:
     failures += [f"cell raised: {e}" for e in progress["errors"]]
     if progress["executed"] != progress["total"]:
         failures.append(f"only {progress['executed']} of {progress['total']} code cells executed")
-    expectations = {"widget_views": 1, "sliders": 3, "buttons": 1, "progress": 1,
-                    "heatmaps": 1, "fit_images": 1, "mse_tables": 1}
+    expectations = findings.get("expect", EXPECTATIONS[NOTEBOOK.name])["rendered"]
     for key, minimum in expectations.items():
         if rendered[key] < minimum:
             failures.append(f"expected at least {minimum} rendered {key}, found {rendered[key]}")
@@ -267,6 +383,7 @@ def check(findings: dict) -> list[str]:
     failures += [f"browser console: {line}" for line in findings["console"]]
     if findings["clicked"]:
         failures.append(f"explorer click test: {findings['clicked']}")
+    failures += [f"probe test: {p}" for p in findings.get("probed", [])]
     return failures
 
 
@@ -285,6 +402,9 @@ def main(argv=None) -> int:
                                 " or run `make test-browser`, which does it")
     if not notebook.exists():
         raise FileNotFoundError(f"--notebook: file not found: {notebook}")
+    expect = EXPECTATIONS.get(notebook.name, EXPECTATIONS[NOTEBOOK.name])
+    if notebook.name != NOTEBOOK.name:  # other notebooks' screenshots go into a subfolder
+        args.screenshots = args.screenshots / notebook.stem
     args.screenshots.mkdir(parents=True, exist_ok=True)
 
     start = time.monotonic()
@@ -298,7 +418,7 @@ def main(argv=None) -> int:
         try:
             wait_for_server(port, token, server, timeout=90)
             url = f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}"
-            findings = run_in_browser(url, args.screenshots, timeout=args.timeout)
+            findings = run_in_browser(url, args.screenshots, timeout=args.timeout, expect=expect)
         except Exception:
             print("---- jupyter lab log (tail) ----\n" + log_path.read_text()[-4000:], file=sys.stderr)
             raise
