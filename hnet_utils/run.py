@@ -30,7 +30,8 @@ from dataclasses import fields
 from typing import Any
 
 from hnet_utils.data.datasets import CorruptFileError
-from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_TYPES, METHODS, REGULARIZERS,
+from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_INITS, HNET_TYPES, METHODS,
+                                           REGULARIZERS,
                                            SCENARIOS, TARGETS, ExperimentConfig, preset_config,
                                            preset_names)
 from hnet_utils.files import check_output_path
@@ -57,6 +58,8 @@ FIELD_HELP = {
     "chunk_size": "target weights emitted per chunk (chunked only; 'none' for full)",
     "hnet_hidden": "hidden layer widths of the hypernetwork, comma-separated ('' for none)",
     "hnet_activation": "activation of the hypernetwork's hidden layers",
+    "hnet_init": "hypernetwork init: 'target_std' (generates a standard target init) or "
+                 "'xavier' (the authors' toy init: Xavier weights, zero biases)",
     "beta": "strength of the hypernetwork output regulariser (0: plain fine-tuning of the hnet)",
     "lookahead": "use the Adam lookahead Δθ in the regulariser",
     "regularizer": "'exact' (cost independent of the number of tasks) or 'reference' "
@@ -82,7 +85,8 @@ FIELD_HELP = {
 
 _CHOICES = {"benchmark": BENCHMARKS, "method": METHODS, "scenario": SCENARIOS,
             "target": TARGETS, "hnet_type": HNET_TYPES, "regularizer": REGULARIZERS,
-            "target_activation": ACTIVATIONS, "hnet_activation": ACTIVATIONS}
+            "target_activation": ACTIVATIONS, "hnet_activation": ACTIVATIONS,
+            "hnet_init": HNET_INITS}
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:

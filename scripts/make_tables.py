@@ -89,10 +89,15 @@ def sort_key(item: tuple[str, ContinualResult]):
             c["seed"], name)
 
 
+def places(result: ContinualResult, accuracy_places: int) -> int:
+    """Decimal places for ``result``'s metric: MSEs of the regression toy need 4."""
+    return 4 if result.metric == "mse" else accuracy_places
+
+
 def runs_table(runs: dict[str, ContinualResult]) -> str:
     """One row per run: accuracies, backward transfer, task inference, time, command."""
     lines = ["| benchmark | scenario | method | seed | configuration | ours: average final "
-             "accuracy (%) | published (method.md §5) | ours: final accuracy per task (%) | "
+             "accuracy (%) or MSE | published (method.md §5) | ours: final accuracy per task (%) or MSE | "
              "backward transfer | task inferred right (%) | wall time | device | command |",
              "|" + "---|" * 13]
     for name, r in sorted(runs.items(), key=sort_key):
@@ -101,11 +106,12 @@ def runs_table(runs: dict[str, ContinualResult]) -> str:
         published = PUBLISHED.get((c["benchmark"], c["scenario"], c["method"]), "—") if paper else ""
         inferred = ("—" if r.task_inference_accuracy is None
                     else f"{r.average_task_inference_accuracy:.2f}")
-        per_task = " / ".join(f"{v:.1f}" for v in r.final)
+        k = places(r, 2)
+        per_task = " / ".join(f"{v:.{places(r, 1)}f}" for v in r.final)
         lines.append(
             f"| {c['benchmark']} | CL{c['scenario']} | {method_label(r)} | {c['seed']} | "
-            f"{configuration(r)} | **{r.average_final:.2f}** | {published} | {per_task} | "
-            f"{r.backward_transfer:+.2f} | {inferred} | {wall_time(r.wall_time_s)} | {r.device} | "
+            f"{configuration(r)} | **{r.average_final:.{k}f}** | {published} | {per_task} | "
+            f"{r.backward_transfer:+.{k}f} | {inferred} | {wall_time(r.wall_time_s)} | {r.device} | "
             f"`{command(r, name)}` |")
     return "\n".join(lines)
 
@@ -120,7 +126,7 @@ def seeds_table(runs: dict[str, ContinualResult]) -> str:
         key = json.dumps({k: v for k, v in full.items() if k != "seed"}, sort_keys=True)
         groups.setdefault(key, []).append(r)
     lines = ["| benchmark | scenario | method | configuration | seeds | ours: average final "
-             "accuracy (%), mean ± std | published (method.md §5) | task inferred right (%), "
+             "accuracy (%) or MSE, mean ± std | published (method.md §5) | task inferred right (%), "
              "mean ± std |", "|" + "---|" * 8]
     for group in groups.values():
         if len(group) < 2:
@@ -128,7 +134,7 @@ def seeds_table(runs: dict[str, ContinualResult]) -> str:
         r, c = group[0], group[0].config
         paper = is_paper_config(r)
         published = PUBLISHED.get((c["benchmark"], c["scenario"], c["method"]), "—") if paper else ""
-        acc = [g.average_final for g in group]
+        acc, k = [g.average_final for g in group], places(r, 2)
         inferred = "—"
         if r.task_inference_accuracy is not None:
             ti = [g.average_task_inference_accuracy for g in group]
@@ -136,7 +142,7 @@ def seeds_table(runs: dict[str, ContinualResult]) -> str:
         seeds = ", ".join(str(g.config["seed"]) for g in group)
         lines.append(f"| {c['benchmark']} | CL{c['scenario']} | {method_label(r)} | "
                      f"{configuration(r)} | {seeds} | "
-                     f"**{statistics.mean(acc):.2f} ± {statistics.stdev(acc):.2f}** | {published} "
+                     f"**{statistics.mean(acc):.{k}f} ± {statistics.stdev(acc):.{k}f}** | {published} "
                      f"| {inferred} |")
     return "\n".join(lines)
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from hnet_utils.networks.hypernet import (ChunkedHyperNetwork, HyperNetwork, compression_ratio,
-                                 count_parameters)
+                                         count_parameters, xavier_init_)
 from hnet_utils.networks.targets import MLP, forward_with_weights, num_params, weight_init_std
 
 
@@ -110,6 +110,22 @@ def test_initial_weights_have_the_scale_of_a_standard_target_init(chunked):
     first_layer = slice(0, 200 * 100)
     ratio = W[:, first_layer].pow(2).mean().sqrt() / std[first_layer].pow(2).mean().sqrt()
     assert 0.5 < ratio < 2.0
+
+
+def test_xavier_init_uses_one_block_per_target_tensor():
+    target = MLP(1, (10, 10), 1, "sigmoid")
+    blocks = [p.numel() for p in target.parameters()]           # 10, 10, 100, 10, 10, 1
+    h = xavier_init_(HyperNetwork(num_params(target), 2, (10, 10), "sigmoid"), blocks)
+    assert all(layer.bias.abs().max().item() == 0 for layer in (*h.hidden, h.output))
+    assert h.hidden[1].weight.abs().max().item() <= (6 / 20) ** 0.5
+    start = 0
+    for size in blocks:  # the authors' per-tensor heads: Xavier bound sqrt(6 / (d + size))
+        rows = h.output.weight[start:start + size]
+        assert rows.abs().max().item() <= (6 / (10 + size)) ** 0.5
+        start += size
+    assert h.output.weight[20:120].abs().max().item() < (6 / 20) ** 0.5 * 0.8
+    with pytest.raises(ValueError, match="blocks"):
+        xavier_init_(h, [10, 10])
 
 
 def test_generated_weights_train_a_target():

@@ -147,13 +147,19 @@ def test_benchmark_must_match_config(split_mnist):
         train_continual(preset_config("regression", "fast"), benchmark=split_mnist, progress=False)
 
 
-def test_batch_sampler_visits_every_sample_once_per_epoch():
+def test_batch_sampler_streams_full_batches_over_epochs():
     gen = torch.Generator().manual_seed(0)
     idx = torch.arange(10, 20)
     sampler = BatchSampler(idx, 4, gen)
-    epoch = torch.cat([sampler.next() for _ in range(3)])
-    assert sorted(epoch.tolist()) == list(range(10, 20))
-    assert len(sampler.next()) == 4  # a new permutation starts
+    batches = [sampler.next() for _ in range(5)]
+    # every batch is full: no short batch at an epoch's end (hypercl's data handlers)
+    assert [len(b) for b in batches] == [4] * 5
+    stream = torch.cat(batches).tolist()
+    assert sorted(stream[:10]) == list(range(10, 20))  # each epoch visits every sample once
+    assert sorted(stream[10:20]) == list(range(10, 20))
+    # fewer samples than a batch: each batch is one whole epoch
+    small = BatchSampler(torch.arange(3), 8, gen)
+    assert [sorted(small.next().tolist()) for _ in range(2)] == [[0, 1, 2]] * 2
 
 
 def test_subset_indices_fixed_and_sorted():

@@ -31,7 +31,7 @@ from hnet_utils.continual.inference import infer_task, pick
 from hnet_utils.continual.outliers import image_shape, mosaic, uniform_loss
 from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
 from hnet_utils.experiments.configs import ExperimentConfig
-from hnet_utils.networks.hypernet import HyperNetwork, make_hypernetwork
+from hnet_utils.networks.hypernet import HyperNetwork, make_hypernetwork, xavier_init_
 from hnet_utils.networks.targets import MLP, ResNet32, ZenkeNet, forward_with_weights, weight_init_std
 
 #: A training batch of one task: ``(task id, x, y)``.
@@ -108,13 +108,21 @@ def build_target(cfg: ExperimentConfig, input_shape: tuple[int, ...], classes_pe
 
 
 def build_hnet(cfg: ExperimentConfig, target: torch.nn.Module) -> HyperNetwork:
-    """The hypernetwork of ``cfg`` for ``target``, initialised to generate a standard target init."""
+    """The hypernetwork of ``cfg`` for ``target``, initialised by ``cfg.hnet_init``.
+
+    "target_std": it generates weights that look like a standard init of the
+    target; "xavier": the authors' toy init (``hypernet.xavier_init_``, one
+    Xavier block per target tensor for a full hypernetwork).
+    """
     chunked = cfg.hnet_type == "chunked"
-    return make_hypernetwork(sum(p.numel() for p in target.parameters()), cfg.embedding_dim,
-                             cfg.hnet_hidden, cfg.hnet_activation,
-                             chunk_size=cfg.chunk_size if chunked else None,
-                             chunk_embedding_dim=cfg.chunk_embedding_dim if chunked else None,
-                             init_std=weight_init_std(target))
+    h = make_hypernetwork(sum(p.numel() for p in target.parameters()), cfg.embedding_dim,
+                          cfg.hnet_hidden, cfg.hnet_activation,
+                          chunk_size=cfg.chunk_size if chunked else None,
+                          chunk_embedding_dim=cfg.chunk_embedding_dim if chunked else None,
+                          init_std=weight_init_std(target))
+    if cfg.hnet_init == "xavier":
+        xavier_init_(h, None if chunked else [p.numel() for p in target.parameters()])
+    return h
 
 
 # ----------------------------------------------------------------- hypernetwork

@@ -33,8 +33,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from hnet_utils.continual import regularizer
-from hnet_utils.networks import targets
 from hnet_utils.data.benchmarks import check_num_tasks
+from hnet_utils.networks import hypernet, targets
 
 BENCHMARKS = ("regression", "permuted_mnist", "split_mnist", "split_cifar10_100", "split_cifar10")
 METHODS = ("hnet", "finetune", "scratch", "multitask", "ewc", "online_ewc", "si")
@@ -43,6 +43,7 @@ TARGETS = ("mlp", "zenke", "resnet32")
 HNET_TYPES = ("full", "chunked")
 REGULARIZERS = regularizer.IMPLEMENTATIONS  # defined where they are implemented
 ACTIVATIONS = tuple(targets.ACTIVATIONS)
+HNET_INITS = hypernet.HNET_INITS  # defined where they are implemented
 
 @dataclass
 class ExperimentConfig:
@@ -68,6 +69,7 @@ class ExperimentConfig:
     chunk_size: int | None = 42_000
     hnet_hidden: tuple[int, ...] = (10, 10)
     hnet_activation: str = "relu"
+    hnet_init: str = "target_std"
     # output regulariser
     beta: float = 0.01
     lookahead: bool = True
@@ -188,6 +190,8 @@ _REGRESSION_PAPER = dict(
     chunk_embedding_dim=None, chunk_size=None, hnet_hidden=(10, 10),
     hnet_activation="sigmoid", beta=0.005, lookahead=True, lr=0.01,
     iterations=4001, batch_size=32,
+    # hypercl toy_example/train_utils._generate_networks: Xavier weights, zero biases
+    hnet_init="xavier",
     # our own choice (no published value for this toy problem):
     ewc_lambda=10.0, si_c=1.0, fisher_samples=None,
 )
@@ -406,6 +410,7 @@ def validate_config(cfg: ExperimentConfig) -> None:
     _check_choice("regularizer", cfg.regularizer, REGULARIZERS)
     _check_choice("target_activation", cfg.target_activation, ACTIVATIONS)
     _check_choice("hnet_activation", cfg.hnet_activation, ACTIVATIONS)
+    _check_choice("hnet_init", cfg.hnet_init, HNET_INITS)
     problem = scenario_problem(cfg.method, cfg.scenario, cfg.benchmark)
     if problem:
         raise ValueError(problem)

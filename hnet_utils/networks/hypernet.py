@@ -20,6 +20,7 @@ Parameter names: ``hidden.<i>.weight/bias``, ``output.weight/bias``,
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -32,6 +33,11 @@ from hnet_utils.networks.targets import _check_positive_int, _check_widths, make
 EMBEDDING_INIT_STD = 1.0
 #: Target-weight standard deviation used when no ``init_std`` is given.
 DEFAULT_INIT_STD = 0.05
+#: Initialisation schemes of a hypernetwork's layers (``ExperimentConfig.hnet_init``):
+#: "target_std" -- PyTorch default hidden layers, output layer scaled so that generated
+#: weights have the std of a standard target init (``init_std``);
+#: "xavier" -- the authors' toy-problem init (:func:`xavier_init_`).
+HNET_INITS = ("target_std", "xavier")
 
 
 class HyperNetwork(nn.Module):
@@ -234,6 +240,33 @@ class ChunkedHyperNetwork(HyperNetwork):
         _check_positive_int(chunk_embedding_dim, "chunk_embedding_dim")
         self._setup(num_outputs, embedding_dim, chunk_embedding_dim, chunk_size, hidden,
                     activation, init_std)
+
+
+@torch.no_grad()
+def xavier_init_(h: HyperNetwork, blocks: Sequence[int] | None = None) -> HyperNetwork:
+    """Re-initialise ``h``'s layers as the authors' toy code does; returns ``h``.
+
+    hypercl ``toy_example/train_utils._generate_networks``: every weight
+    matrix Xavier-uniform, every bias 0. Their full hypernetwork has one linear
+    output head per target tensor, so each head's Xavier bound uses that
+    tensor's size as fan-out: ``blocks`` (sizes of consecutive row blocks of
+    ``h.output``, e.g. the numels of the target's parameters) reproduces that;
+    ``None`` treats the output layer as one matrix. Task and chunk embeddings
+    are left as they are (N(0, 1), as in the authors' code).
+    """
+    for layer in h.hidden:
+        nn.init.xavier_uniform_(layer.weight)
+        layer.bias.zero_()
+    rows, d = h.output.weight.shape
+    blocks = [rows] if blocks is None else list(blocks)
+    if sum(blocks) != rows or min(blocks) < 1:
+        raise ValueError(f"blocks must be positive sizes summing to {rows} (output rows), "
+                         f"got {blocks}")
+    for start, size in zip([0, *itertools.accumulate(blocks)], blocks):
+        bound = math.sqrt(6.0 / (d + size))
+        h.output.weight[start:start + size].uniform_(-bound, bound)
+    h.output.bias.zero_()
+    return h
 
 
 def make_hypernetwork(num_outputs: int, embedding_dim: int, hidden: Sequence[int] = (),
