@@ -99,7 +99,7 @@ class WidgetRenderer:
         if name in ("IntSliderModel", "FloatSliderModel", "FloatLogSliderModel"):
             value = shown = s.get("value")
             if name == "FloatLogSliderModel" and isinstance(value, (int, float)) and value > 0:
-                value = math.log(value, s.get("base", 10))    # min/max are exponents
+                value = round(math.log(value, s.get("base", 10)), 6)    # min/max are exponents
             return (f'<div class="static-widget sw-row">{label}<input type="range" disabled '
                     f'min="{s.get("min")}" max="{s.get("max")}" step="{s.get("step") or "any"}" '
                     f'value="{value}"><span class="sw-value">{html.escape(_fmt(shown))}</span></div>')
