@@ -64,7 +64,7 @@ def _checked(name: str):
                 detail = check(fn, *args, **kwargs)
             except _NotYet:
                 print(f"not implemented yet: {name} raises NotImplementedError "
-                      "(later cells use the package's implementation)")
+                      "(cells that use it fall back to the package's implementation)")
                 return False
             print(f"PASS {name}" + (f" ({detail})" if detail else ""))
             return True
