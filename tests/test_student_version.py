@@ -53,6 +53,10 @@ def test_student_notebooks(path, tmp_path):
             exercises += 1
             assert "# YOUR CODE HERE\n" in text_after and "raise NotImplementedError()" in text_after
             assert before["metadata"]["nbgrader"]["solution"] is True
+        elif "### BEGIN HIDDEN TESTS" in text_before:
+            # the autograder's assertion (nbgrader restores it when grading) is not in the student copy
+            assert before["metadata"]["nbgrader"]["grade"] is True
+            assert "HIDDEN TESTS" not in text_after and "assert passed" not in text_after
         else:
             assert text_before == text_after
         if after["cell_type"] == "code":
