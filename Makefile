@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test test-unit test-notebooks test-browser bench clean-venv reproduce
+.PHONY: lab test test-unit test-notebooks test-browser bench clean-venv reproduce student test-student book test-book
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,3 +60,23 @@ test-browser: $(BROWSER_STAMP)
 #   HNET_FAST=1 make reproduce ARGS="--only regression"   smoke test into a temporary folder
 reproduce: $(STAMP)
 	$(BIN)/python -m hnet_utils.reproduce $(if $(DRY_RUN),--dry-run,) $(ARGS)
+
+# Student version of the notebooks (solutions replaced by `raise NotImplementedError()`,
+# nbgrader's markup rules) in build/student/; needs only Python's standard library.
+student:
+	$(PYTHON) scripts/make_student.py --out build/student
+
+# The student version must run top to bottom in fast mode (unsolved exercises
+# fall back to the package's implementation).
+test-student: student $(STAMP)
+	HNET_FAST=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env build/student
+
+# Static website of the executed course in build/book/ (index = README's course map),
+# readable offline: no CDN. Full mode by default; HNET_FAST=1 make book for a quick build.
+book: $(STAMP)
+	$(BIN)/python scripts/build_book.py --out build/book
+
+# Open two pages of the built book in headless Chromium; screenshots in screenshots/book/.
+test-book: $(BROWSER_STAMP)
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	$(BIN)/python tests/browser/check_book_in_browser.py build/book

@@ -1,0 +1,422 @@
+"""Checks for the coding exercises of the notebooks (CS231n-style feedback).
+
+Each ``check_*`` function runs a learner's function on random inputs and
+compares it with the package's own implementation. It prints ``PASS`` with
+the largest difference, or raises :class:`CheckFailed` with a hint that says
+*what* differs (shape, value, sign, gradient, an edge case) without giving
+the solution away. A function that still raises ``NotImplementedError``
+(the student version of an exercise) is reported, not failed, so a student
+notebook runs to the end.
+
+``reference_*`` functions are the package's implementation with the same
+signature as the exercise; :func:`use_or_fallback` lets later cells use the
+learner's function and fall back to the reference while it is unsolved.
+
+Exercises and their checks (notebook: function -> check):
+
+* 00: ``target_forward(net, flat, x)`` -> :func:`check_target_forward`;
+  ``compression_ratio(num_hnet_params, num_target_weights)`` ->
+  :func:`check_compression_ratio`.
+* 01: ``adam_delta(optimizer, params)`` -> :func:`check_adam_delta`;
+  ``output_regularizer(h, params, old_embeddings, old_weights, beta)`` ->
+  :func:`check_output_regularizer`.
+* 02: ``gram_matrix(z, z_star)`` -> :func:`check_gram_matrix`;
+  ``exact_reg_sum(W, b, W_star, b_star, z, z_star)`` -> :func:`check_exact_reg_sum`.
+* 03: ``entropy(logits)`` -> :func:`check_entropy`;
+  ``choose_task(logits_per_task)`` -> :func:`check_choose_task`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+from hnet_utils.continual.inference import infer_task, predictive_entropy
+from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
+from hnet_utils.networks.hypernet import make_hypernetwork
+from hnet_utils.networks.targets import MLP, forward_with_weights, num_params
+
+
+class CheckFailed(AssertionError):
+    """A learner's function differs from the package's; the message is the hint."""
+
+
+class _NotYet(Exception):
+    """Internal: the learner's function raised NotImplementedError."""
+
+
+def _call(fn, *args):
+    try:
+        return fn(*args)
+    except NotImplementedError as err:
+        raise _NotYet from err
+
+
+def _checked(name: str):
+    """Decorator: turn NotImplementedError into a message, print PASS on success."""
+    def wrap(check):
+        @functools.wraps(check)
+        def run(fn, *args, **kwargs) -> bool:
+            try:
+                detail = check(fn, *args, **kwargs)
+            except _NotYet:
+                print(f"not implemented yet: {name} raises NotImplementedError "
+                      "(cells that use it fall back to the package's implementation)")
+                return False
+            print(f"PASS {name}" + (f" ({detail})" if detail else ""))
+            return True
+        return run
+    return wrap
+
+
+def _fail(msg: str):
+    raise CheckFailed(msg)
+
+
+def _compare(got, want: torch.Tensor, what: str, rtol: float = 1e-5, atol: float = 1e-6) -> float:
+    """Shape, sign and value comparison; returns the largest absolute difference."""
+    if not isinstance(got, torch.Tensor):
+        _fail(f"{what}: expected a torch.Tensor, got {type(got).__name__}")
+    if tuple(got.shape) != tuple(want.shape):
+        _fail(f"{what}: shape {tuple(got.shape)}, expected {tuple(want.shape)}")
+    got, want = got.detach().double(), want.detach().double()
+    if not torch.isfinite(got).all():
+        _fail(f"{what}: contains nan or inf (numerically unstable for these inputs?)")
+    if torch.allclose(got, want, rtol=rtol, atol=atol):
+        return float((got - want).abs().max()) if got.numel() else 0.0
+    if want.abs().max() > 0 and not got.abs().max() > 0:
+        _fail(f"{what}: all zeros, expected nonzero values")
+    if want.abs().max() > 0 and torch.allclose(got, -want, rtol=rtol, atol=atol):
+        _fail(f"{what}: right size, wrong sign")
+    ratio = (got.flatten() @ want.flatten()) / (want.flatten() @ want.flatten()).clamp_min(1e-300)
+    if want.abs().max() > 0 and torch.allclose(got, ratio * want, rtol=1e-4, atol=atol) \
+            and not math.isclose(float(ratio), 1.0, rel_tol=1e-4):
+        _fail(f"{what}: proportional to the expected value but {float(ratio):.4g} times it "
+              "(a missing or extra factor?)")
+    err = float((got - want).abs().max() / want.abs().max().clamp_min(1e-12))
+    _fail(f"{what}: values differ (largest relative difference {err:.3g})")
+
+
+# --------------------------------------------------------------------- fallbacks
+
+
+def use_or_fallback(fn, reference, name: str | None = None):
+    """``fn`` if it is implemented, else ``reference`` (the package's), saying so once.
+
+    Returns a function with the same signature: it calls ``fn`` and, the first
+    time ``fn`` raises ``NotImplementedError``, prints that the package's
+    implementation is used from now on.
+    """
+    name = name or getattr(fn, "__name__", "your function")
+    state = {"fallback": False}
+
+    @functools.wraps(reference)
+    def call(*args, **kwargs):
+        if not state["fallback"]:
+            try:
+                return fn(*args, **kwargs)
+            except NotImplementedError:
+                state["fallback"] = True
+                print(f"{name} is not implemented yet: using the package's implementation "
+                      f"({reference.__module__}.{reference.__name__})")
+        return reference(*args, **kwargs)
+    return call
+
+
+# -------------------------------------------------------------- 00: hypernetworks
+
+
+def reference_target_forward(net, flat, x):
+    """The package's ``forward_with_weights(net, flat, x)`` for one (n,) weight vector."""
+    return forward_with_weights(net, flat, x)
+
+
+def reference_compression_ratio(num_hnet_params: int, num_target_weights: int) -> float:
+    """Trainable hypernetwork parameters (with all embeddings) / target weights (method.md §1)."""
+    return num_hnet_params / num_target_weights
+
+
+@_checked("target_forward")
+def check_target_forward(fn, seed: int = 0) -> str:
+    """``fn(net, flat, x)`` must equal ``forward_with_weights`` in value and gradient."""
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for hidden, act in (((10, 10), "sigmoid"), ((7,), "relu")):
+        net = MLP(in_features=3, hidden=hidden, out_features=2, activation=act)
+        n = num_params(net)
+        flat = torch.randn(n, generator=gen, requires_grad=True)
+        x = torch.randn(5, 3, generator=gen)
+        got = _call(fn, net, flat, x)
+        want = forward_with_weights(net, flat, x)
+        worst = max(worst, _compare(got, want, f"output for hidden={hidden}"))
+        if not got.requires_grad:
+            _fail("the output does not depend on `flat` through autograd: use the weights "
+                  "from `flat`, not the network's own parameters")
+        g_got, = torch.autograd.grad(got.pow(2).sum(), flat)
+        g_want, = torch.autograd.grad(want.pow(2).sum(), flat)
+        _compare(g_got, g_want, "gradient with respect to flat")
+    return f"max |difference| {worst:.1e}"
+
+
+@_checked("compression_ratio")
+def check_compression_ratio(fn) -> str:
+    """``fn(num_hnet_params, num_target_weights)`` on a full and a chunked hypernetwork."""
+    from hnet_utils.networks.hypernet import compression_ratio, count_parameters
+    for chunk in (None, 50):
+        target = MLP(in_features=1, hidden=(10, 10), out_features=1, activation="sigmoid")
+        h = make_hypernetwork(num_params(target), 2, (10, 10), "sigmoid", chunk_size=chunk,
+                              chunk_embedding_dim=2 if chunk else None, num_tasks=3)
+        total = count_parameters(h)["total"]
+        got = _call(fn, total, num_params(target))
+        want = compression_ratio(h, target)
+        if not isinstance(got, (int, float)) and not (isinstance(got, torch.Tensor) and got.numel() == 1):
+            _fail(f"expected a number, got {type(got).__name__}")
+        got = float(got)
+        if math.isclose(got, 1 / want, rel_tol=1e-9):
+            _fail("the ratio is upside down: which count goes on top?")
+        if not math.isclose(got, want, rel_tol=1e-9):
+            _fail(f"{'chunked' if chunk else 'full'} hypernetwork: got {got:.4g}, expected "
+                  f"{want:.4g} (does the numerator count *all* trainable parameters?)")
+    return "full and chunked hypernetworks"
+
+
+# ----------------------------------------------------------- 01: the training loop
+
+
+def reference_adam_delta(optimizer, params):
+    """The package's ``adam_lookahead``: the step Adam would take now, without taking it."""
+    return adam_lookahead(optimizer, params)
+
+
+def reference_output_regularizer(h, params, old_embeddings, old_weights, beta):
+    """β/(T-1) Σ_t ||h(e_t, params) - old_weights[t]||², task by task (method.md §2).
+
+    ``params``: {name: tensor} for θ_h (+ Δθ); ``old_embeddings`` (T-1, e);
+    ``old_weights`` (T-1, n) the snapshot's generated weights.
+    """
+    total = 0.0
+    for e, w_old in zip(old_embeddings, old_weights):
+        w_new = torch.func.functional_call(h, params, (), {"embeddings": e})
+        total = total + (w_new - w_old).pow(2).sum()
+    return beta / len(old_embeddings) * total
+
+
+@_checked("adam_delta")
+def check_adam_delta(fn, seed: int = 0) -> str:
+    """``fn(optimizer, params)`` against ``adam_lookahead`` at the first and a later step."""
+    gen = torch.Generator().manual_seed(seed)
+    params = [torch.nn.Parameter(torch.randn(4, 3, generator=gen)),
+              torch.nn.Parameter(torch.randn(3, generator=gen))]
+    opt = torch.optim.Adam(params, lr=0.01, betas=(0.9, 0.999))
+    worst = 0.0
+    for step in range(3):
+        opt.zero_grad()
+        loss = sum((p * torch.randn(p.shape, generator=gen)).sum() + p.pow(3).sum() for p in params)
+        loss.backward()
+        before = [p.detach().clone() for p in params]
+        state_before = {k: v.clone() if isinstance(v, torch.Tensor) else v
+                        for k, v in opt.state.get(params[0], {}).items()}
+        got = _call(fn, opt, params)
+        want = adam_lookahead(opt, params)
+        if any(not torch.equal(p, b) for p, b in zip(params, before)):
+            _fail("your function changed the parameters: compute Δθ, do not take the step")
+        after = opt.state.get(params[0], {})
+        if set(after) != set(state_before) or any(
+                not torch.equal(torch.as_tensor(after[k]), torch.as_tensor(state_before[k]))
+                for k in state_before):
+            _fail("your function changed the optimiser's state (exp_avg, exp_avg_sq, step): "
+                  "the lookahead must not")
+        if not isinstance(got, (list, tuple)) or len(got) != len(params):
+            _fail(f"expected a list of {len(params)} tensors, one per parameter")
+        when = "first step (empty optimiser state)" if step == 0 else f"step {step + 1}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            if isinstance(g, torch.Tensor) and g.shape == w.shape and step > 0:
+                plain = -opt.param_groups[0]["lr"] * params[i].grad
+                if torch.allclose(g.double(), plain.double(), rtol=1e-4):
+                    _fail(f"{when}: Δθ is plain gradient descent (-lr * grad); Adam divides "
+                          "by the square root of its second-moment estimate")
+            worst = max(worst, _compare(g, w, f"{when}, Δ of parameter {i}", rtol=1e-4, atol=1e-7))
+        opt.step()
+    return f"three steps, max |difference| {worst:.1e}"
+
+
+def _small_hnet(seed: int, chunked: bool, tasks: int = 4):
+    torch.manual_seed(seed)
+    h = make_hypernetwork(60, 3, (8,), "sigmoid", chunk_size=25 if chunked else None,
+                          chunk_embedding_dim=2 if chunked else None, num_tasks=tasks)
+    return h
+
+
+@_checked("output_regularizer")
+def check_output_regularizer(fn, seed: int = 0) -> str:
+    """``fn(h, params, old_embeddings, old_weights, beta)`` against ``OutputRegularizer``:
+    value and gradient, with and without a lookahead, full and chunked hypernetwork."""
+    worst = 0.0
+    for chunked in (False, True):
+        h = _small_hnet(seed, chunked)
+        reg = OutputRegularizer(h, beta=0.3, method="reference")
+        reg.snapshot()
+        with torch.no_grad():
+            for p in h.theta_parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        theta = h.theta_parameters()
+        delta = [0.01 * torch.randn_like(p) for p in theta]
+        old_e = torch.stack([h.task_embedding(t).detach() for t in range(h.num_tasks)])
+        with torch.no_grad():
+            old_w = reg._stored["targets"].clone()
+        kind = "chunked" if chunked else "full"
+        for d in (None, delta):
+            params = reg._theta(d)
+            got = _call(fn, h, params, old_e, old_w, 0.3)
+            want = reg(delta=d)
+            what = f"{kind} hypernetwork, {'with' if d else 'without'} lookahead: value"
+            worst = max(worst, _compare(got, want, what, rtol=1e-4))
+            if not isinstance(got, torch.Tensor) or not got.requires_grad:
+                _fail(f"{what}: the result has no gradient with respect to θ_h (did you "
+                      "detach, or use the snapshot's weights on both sides?)")
+            g_got = torch.autograd.grad(got, theta, allow_unused=True)
+            g_want = torch.autograd.grad(want, theta, allow_unused=True)
+            for (name, _), a, b in zip(h.named_theta_parameters(), g_got, g_want):
+                if a is None:
+                    _fail(f"{kind}: no gradient reaches {name}")
+                _compare(a, b, f"{kind}: gradient of {name}", rtol=1e-4)
+    return f"full and chunked, value and gradient, max |difference| {worst:.1e}"
+
+
+# ------------------------------------------------------------ 02: the Gram trick
+
+
+def reference_gram_matrix(z, z_star):
+    """G = Σ_i u_i u_iᵀ with u_i = [z_i; 1; -z*_i; -1] (method.md §2.1 step 4): (N, d) x2 -> (2d+2, 2d+2)."""
+    ones = torch.ones_like(z[:, :1])
+    u = torch.cat([z, ones, -z_star, -ones], dim=1)
+    return u.T @ u
+
+
+def reference_exact_reg_sum(W, b, W_star, b_star, z, z_star):
+    """Σ_i ||W z_i + b - W* z*_i - b*||² computed as trace(A G Aᵀ), A = [W | b | W* | b*]."""
+    A = torch.cat([W, b[:, None], W_star, b_star[:, None]], dim=1)
+    return torch.trace(A @ reference_gram_matrix(z, z_star) @ A.T)
+
+
+@_checked("gram_matrix")
+def check_gram_matrix(fn, seed: int = 0) -> str:
+    """``fn(z, z_star)`` against Σ_i u_i u_iᵀ, u_i = [z_i; 1; -z*_i; -1]."""
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for n, d in ((7, 3), (1, 5), (40, 2)):
+        z = torch.randn(n, d, generator=gen, dtype=torch.float64)
+        z_star = torch.randn(n, d, generator=gen, dtype=torch.float64)
+        got = _call(fn, z, z_star)
+        want = reference_gram_matrix(z, z_star)
+        if isinstance(got, torch.Tensor) and tuple(got.shape) == (n, n):
+            _fail(f"shape {(n, n)} (N x N): that is u_i·u_j for pairs of old tasks; G sums "
+                  f"outer products u_i u_iᵀ and is (2d+2) x (2d+2) = {tuple(want.shape)}")
+        worst = max(worst, _compare(got, want, f"N={n}, d={d}", rtol=1e-10, atol=1e-10))
+    return "N = 1, 7, 40 pairs"
+
+
+@_checked("exact_reg_sum")
+def check_exact_reg_sum(fn, seed: int = 0) -> str:
+    """``fn(W, b, W_star, b_star, z, z_star)`` against the pair-by-pair sum of squared residuals,
+    and on a hypernetwork against ``OutputRegularizer(method="exact")``."""
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for n_pairs, rows, d in ((6, 11, 3), (1, 4, 2)):
+        t = lambda *s: torch.randn(*s, generator=gen, dtype=torch.float64)  # noqa: E731
+        W, b, W_star, b_star = t(rows, d), t(rows), t(rows, d), t(rows)
+        z, z_star = t(n_pairs, d), t(n_pairs, d)
+        got = _call(fn, W, b, W_star, b_star, z, z_star)
+        want = ((z @ W.T + b) - (z_star @ W_star.T + b_star)).pow(2).sum()
+        worst = max(worst, _compare(got, want, f"N={n_pairs} pairs, {rows} rows, d={d}",
+                                    rtol=1e-8))
+    # on a real (full) hypernetwork after a perturbation, against the package
+    h = _small_hnet(seed, chunked=False)
+    reg = OutputRegularizer(h, beta=1.0, method="exact")
+    reg.snapshot()
+    W_star, b_star = h.output.weight.detach().clone(), h.output.bias.detach().clone()
+    old_e = torch.stack([h.task_embedding(t).detach() for t in range(h.num_tasks)])
+    z_star = h.features(old_e).reshape(-1, h.feature_dim).detach()
+    with torch.no_grad():
+        for p in h.theta_parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    z = h.features(old_e).reshape(-1, h.feature_dim)
+    got = _call(fn, h.output.weight.double(), h.output.bias.double(), W_star.double(),
+                b_star.double(), z.double(), z_star.double())
+    want = reg() * h.num_tasks
+    worst = max(worst, _compare(got, want, "on a hypernetwork, against OutputRegularizer",
+                                rtol=1e-4))
+    if not got.requires_grad:
+        _fail("the result has no gradient with respect to W, b or z: keep it differentiable")
+    return f"max |difference| {worst:.1e}"
+
+
+# -------------------------------------------------------- 03: task inference
+
+
+def reference_entropy(logits):
+    """The package's ``predictive_entropy``: (..., C) logits -> (...) entropy in nats."""
+    return predictive_entropy(logits)
+
+
+def reference_choose_task(logits_per_task):
+    """The package's ``infer_task``: (T, N, C) -> (N,) index of the lowest-entropy task."""
+    return infer_task(logits_per_task)
+
+
+@_checked("entropy")
+def check_entropy(fn, seed: int = 0) -> str:
+    """``fn(logits)`` against ``predictive_entropy``, including very confident logits."""
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(3, 6, 4, generator=gen)
+    worst = _compare(_call(fn, logits), predictive_entropy(logits), "random logits (3, 6, 4)",
+                     rtol=1e-4)
+    uniform = torch.zeros(2, 5)
+    _compare(fn(uniform), predictive_entropy(uniform),
+             "equal logits (the entropy should be log C)", rtol=1e-5)
+    confident = torch.tensor([[200.0, 0.0], [0.0, -300.0]])
+    got = fn(confident)
+    if isinstance(got, torch.Tensor) and not torch.isfinite(got).all():
+        _fail("very confident logits (e.g. [200, 0]) give nan or inf: softmax then log "
+              "underflows to log(0); use log_softmax")
+    _compare(got, predictive_entropy(confident), "very confident logits", atol=1e-5)
+    return f"random, equal and very confident logits, max |difference| {worst:.1e}"
+
+
+@_checked("choose_task")
+def check_choose_task(fn, seed: int = 0) -> str:
+    """``fn(logits_per_task)`` (T, N, C) -> (N,) against ``infer_task``."""
+    gen = torch.Generator().manual_seed(seed)
+    for t, n, c in ((5, 20, 2), (3, 1, 10)):
+        logits = 3 * torch.randn(t, n, c, generator=gen)
+        got = _call(fn, logits)
+        want = infer_task(logits)
+        if not isinstance(got, torch.Tensor):
+            _fail(f"expected a tensor, got {type(got).__name__}")
+        if tuple(got.shape) != tuple(want.shape):
+            _fail(f"T={t}, N={n}, C={c}: shape {tuple(got.shape)}, expected {tuple(want.shape)} "
+                  "(one task index per input: which dimension are you reducing?)")
+        if got.dtype.is_floating_point:
+            _fail("expected integer task indices, got floats")
+        if torch.equal(got, predictive_entropy(logits).argmax(0)) and not torch.equal(got, want):
+            _fail("you pick the *most* uncertain task; HNET+ENT picks the most confident one")
+        if not torch.equal(got.long(), want):
+            wrong = int((got.long() != want).sum())
+            _fail(f"T={t}, N={n}, C={c}: {wrong} of {n} inputs get a different task")
+    return "T = 5 and 3 tasks"
+
+
+#: (exercise function name, check, reference) per notebook, for tests and docs.
+EXERCISES = {
+    "00": [("target_forward", check_target_forward, reference_target_forward),
+           ("compression_ratio", check_compression_ratio, reference_compression_ratio)],
+    "01": [("adam_delta", check_adam_delta, reference_adam_delta),
+           ("output_regularizer", check_output_regularizer, reference_output_regularizer)],
+    "02": [("gram_matrix", check_gram_matrix, reference_gram_matrix),
+           ("exact_reg_sum", check_exact_reg_sum, reference_exact_reg_sum)],
+    "03": [("entropy", check_entropy, reference_entropy),
+           ("choose_task", check_choose_task, reference_choose_task)],
+}
