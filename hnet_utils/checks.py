@@ -259,17 +259,17 @@ def check_output_regularizer(fn, seed: int = 0) -> str:
         h = _small_hnet(seed, chunked)
         reg = OutputRegularizer(h, beta=0.3, method="reference")
         reg.snapshot()
+        old_e = torch.stack([h.task_embedding(t).detach() for t in range(h.num_tasks)])
         with torch.no_grad():
+            old_w = h(embeddings=old_e)  # the snapshot's weights, as the regulariser stored them
             for p in h.theta_parameters():
                 p.add_(0.1 * torch.randn_like(p))
         theta = h.theta_parameters()
         delta = [0.01 * torch.randn_like(p) for p in theta]
-        old_e = torch.stack([h.task_embedding(t).detach() for t in range(h.num_tasks)])
-        with torch.no_grad():
-            old_w = reg._stored["targets"].clone()
         kind = "chunked" if chunked else "full"
         for d in (None, delta):
-            params = reg._theta(d)
+            params = {name: p if d is None else p + dp
+                      for (name, p), dp in zip(h.named_theta_parameters(), d or [None] * len(theta))}
             got = _call(fn, h, params, old_e, old_w, 0.3)
             want = reg(delta=d)
             what = f"{kind} hypernetwork, {'with' if d else 'without'} lookahead: value"
