@@ -164,6 +164,12 @@ def make_learner(cfg: ExperimentConfig, benchmark: Benchmark, device: torch.devi
 
     if cfg.method == "hnet":
         return HnetLearner(cfg, benchmark, make_target(), device)
+    if cfg.method in ("hnet_r", "dgr"):
+        from hnet_utils.continual.replay import ReplayLearner
+        return ReplayLearner(cfg, benchmark, make_target(), device)
+    if cfg.method == "hnet_tir":
+        from hnet_utils.continual.replay import TirLearner
+        return TirLearner(cfg, benchmark, make_target(), device)
     return TargetLearner(cfg, benchmark, make_target, device, generator, train_indices)
 
 
@@ -252,4 +258,5 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
     )
     result.hnet, result.target = learner.hnet, learner.target
     result.task_targets = getattr(learner, "task_targets", None) or None
+    result.learner = learner  # every model of the method (learner.models()), e.g. replay generators
     return result
