@@ -72,7 +72,8 @@ FIELD_HELP = {
     "replay_hnet_hidden": "replay hypernetwork: hidden widths, comma-separated",
     "replay_hnet_activation": "replay hypernetwork: activation of its hidden layers",
     "replay_beta": "strength of the output regulariser of the replay hypernetwork",
-    "replay_weight": "share w of the replayed-data loss: (1 - w) * real + w * replayed",
+    "replay_weight": "share w of the replayed-data loss: (1 - w) * real + w * replayed; 'none': "
+                     "w = t/(t+1) while learning task t (every task weighs the same)",
     "distill_temperature": "temperature T of the distillation loss on replayed samples",
 }
 

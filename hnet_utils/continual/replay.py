@@ -54,6 +54,12 @@ def replay_batch_sizes(batch_size: int, old_tasks: int) -> int:
     return max(1, math.ceil(batch_size / old_tasks))
 
 
+def replay_share(cfg: ExperimentConfig, task: int) -> float:
+    """Weight w of the replayed-data loss while learning ``task``: ``cfg.replay_weight``
+    (the authors' 0.5), or t/(t+1) when it is None, so that each task weighs the same."""
+    return task / (task + 1) if cfg.replay_weight is None else cfg.replay_weight
+
+
 # ------------------------------------------------------------------ generator
 
 
@@ -209,7 +215,8 @@ class ReplayLearner:
         return out[:, :seen * self.classes] if self.cfg.scenario == 3 else out
 
     def classifier_loss(self, x: torch.Tensor, y: torch.Tensor, task: int) -> torch.Tensor:
-        """(1 - w) * cross-entropy on the real batch + w * distillation on replayed samples."""
+        """(1 - w) * cross-entropy on the real batch + w * distillation on replayed samples
+        (w: :func:`replay_share`)."""
         seen = task + 1
         label = y + task * self.classes if self.cfg.scenario == 3 else y
         loss = F.cross_entropy(self._logits(x, seen), label)
@@ -221,7 +228,7 @@ class ReplayLearner:
             teacher = self.teacher(fake)
             teacher = teacher[:, :task * self.classes] if self.cfg.scenario == 3 else teacher
         fake_loss = distillation_loss(self._logits(fake, seen), teacher, self.cfg.distill_temperature)
-        w = self.cfg.replay_weight
+        w = replay_share(self.cfg, task)
         return (1 - w) * loss + w * fake_loss
 
     def step(self, batches: list[Batch], seen: int) -> torch.Tensor:
@@ -275,7 +282,7 @@ class TirLearner(HnetLearner):
         labels = torch.arange(task, device=x.device).repeat_interleave(m)     # (t*m,)
         fake_loss = F.cross_entropy(self.inference_net(fake.reshape(-1, fake.shape[-1]))[:, :task + 1],
                                     labels)
-        w = self.cfg.replay_weight
+        w = replay_share(self.cfg, task)
         return (1 - w) * real + w * fake_loss
 
     def step(self, batches: list[Batch], seen: int) -> torch.Tensor:

@@ -47,6 +47,7 @@ class TrainState:
     benchmark: Benchmark
     config: ExperimentConfig
     matrix: list | None = None
+    learner: Learner | None = None  # every model of the method (e.g. a replay generator)
 
 
 # ----------------------------------------------------------------------- batches
@@ -235,7 +236,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
                 bar.set_postfix(loss=f"{float(loss):.4f}")
             if callback is not None and step % callback_every == 0:
                 callback(TrainState("step", t, step, global_step, float(loss), learner.hnet,
-                                    learner.target, benchmark, cfg))
+                                    learner.target, benchmark, cfg, learner=learner))
         bar.close()
         learner.end_task(t)
         for j in range(t + 1):
@@ -243,7 +244,8 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
                                                       cfg.scenario, cfg.eval_batch_size, device)
         if callback is not None:
             callback(TrainState("task_end", t, steps, global_step, float(loss), learner.hnet,
-                                learner.target, benchmark, cfg, matrix=[row[:] for row in matrix]))
+                                learner.target, benchmark, cfg, matrix=[row[:] for row in matrix],
+                                learner=learner))
 
     result = ContinualResult(
         config=cfg.to_dict(), metric="mse" if benchmark.kind == "regression" else "accuracy",

@@ -110,7 +110,7 @@ class ExperimentConfig:
     replay_hnet_hidden: tuple[int, ...] = (10, 10)
     replay_hnet_activation: str = "elu"
     replay_beta: float = 0.01
-    replay_weight: float = 0.5
+    replay_weight: float | None = 0.5
     distill_temperature: float = 2.0
     # data and evaluation
     train_subset: int | None = None
@@ -522,6 +522,8 @@ def _validate_replay_fields(cfg: ExperimentConfig) -> None:
     _check_choice("replay_hnet_activation", cfg.replay_hnet_activation, ACTIVATIONS)
     _check_positive("replay_beta", cfg.replay_beta, zero_ok=True)
     _check_positive("distill_temperature", cfg.distill_temperature)
-    if not isinstance(cfg.replay_weight, (int, float)) or not 0.0 <= cfg.replay_weight < 1.0:
-        raise ValueError(f"replay_weight (share of the replayed-data loss) must be in [0, 1), "
-                         f"got {cfg.replay_weight!r}")
+    if cfg.replay_weight is not None and (isinstance(cfg.replay_weight, bool)
+                                          or not isinstance(cfg.replay_weight, (int, float))
+                                          or not 0.0 <= cfg.replay_weight < 1.0):
+        raise ValueError(f"replay_weight (share of the replayed-data loss) must be in [0, 1) or "
+                         f"None (t/(t+1) while learning task t), got {cfg.replay_weight!r}")
