@@ -16,6 +16,9 @@ task-conditioned VAE (``networks/vae.py``) trained alongside:
   trains on the current task's data mixed with replayed samples of all earlier
   tasks, whose targets are the soft outputs of the classifier as it was before
   the task (knowledge distillation, temperature ``distill_temperature``).
+  DGR replays from the frozen copy of its generator (shared decoder weights, so
+  the live one is busy with the current task), HNET+R from the live generator,
+  whose old tasks are protected.
 * :class:`TirLearner` -- ``hnet_tir``: the hypernetwork classifier of CL1
   (``learners.HnetLearner``) plus a task-inference network trained on current
   data (label t) and replayed data of earlier tasks (their task as a hard
@@ -128,6 +131,15 @@ class Generator:
         """``n`` generated inputs of each task in ``tasks``: (T, n, D), in one batched call."""
         return self.vae.generate(tasks, n, self.decoder_weights(tasks), z)
 
+    @torch.no_grad()
+    def replay(self, tasks: Sequence[int], n: int) -> torch.Tensor:
+        """Samples of earlier ``tasks`` to rehearse, (T, n, D): from the protected generator
+        (hnet), or from the frozen copy taken before the current task (DGR: the live decoder
+        is learning the current task and shares its weights with the old ones)."""
+        if self.protect == "replay":
+            return self.frozen.generate(tasks, n)
+        return self.sample(tasks, n)
+
     def step(self, x: torch.Tensor, task: int) -> torch.Tensor:
         """One Adam step of the VAE on a batch of ``task``; returns the detached loss."""
         self.optimizer.zero_grad(set_to_none=True)
@@ -222,7 +234,7 @@ class ReplayLearner:
         loss = F.cross_entropy(self._logits(x, seen), label)
         if task == 0:
             return loss
-        fake = self.generator.sample(range(task), replay_batch_sizes(x.shape[0], task))
+        fake = self.generator.replay(range(task), replay_batch_sizes(x.shape[0], task))
         fake = fake.reshape(-1, fake.shape[-1])                                # (t*m, D)
         with torch.no_grad():
             teacher = self.teacher(fake)
@@ -278,7 +290,7 @@ class TirLearner(HnetLearner):
         real = F.cross_entropy(self.inference_net(x)[:, :task + 1],
                                torch.full((x.shape[0],), task, dtype=torch.long, device=x.device))
         m = replay_batch_sizes(x.shape[0], task)
-        fake = self.generator.sample(range(task), m)                          # (t, m, D)
+        fake = self.generator.replay(range(task), m)                          # (t, m, D)
         labels = torch.arange(task, device=x.device).repeat_interleave(m)     # (t*m,)
         fake_loss = F.cross_entropy(self.inference_net(fake.reshape(-1, fake.shape[-1]))[:, :task + 1],
                                     labels)
