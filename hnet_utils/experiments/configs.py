@@ -280,7 +280,7 @@ _SPLIT_REPLAY_TEACHING = dict(
     chunk_size=4000, hnet_hidden=(32, 32), iterations=300, eval_batch_size=2000,
     replay_weight=None, latent_dim=20, encoder_hidden=(200,), decoder_hidden=(200,), replay_embedding_dim=32,
     replay_chunk_embedding_dim=32, replay_chunk_size=8000, replay_hnet_hidden=(32, 32),
-    replay_beta=0.05,
+    replay_beta=0.01,
 )
 
 
