@@ -197,6 +197,19 @@ REPLAY_FIELDS = ["latent_dim", "encoder_hidden", "decoder_hidden", "replay_embed
 
 # --------------------------------------------------------------------------- presets
 
+def _replay_only(**values: Any) -> dict[str, dict]:
+    """Preset values that apply to :data:`REPLAY_METHODS` only, as dicts keyed by method.
+
+    Every other method keeps the field's default (``"*"``), so its configuration -- and the
+    results files written before the replay methods existed -- still match the preset.
+    A value may itself be a dict keyed by replay method.
+    """
+    defaults = {f.name: f.default for f in fields(ExperimentConfig)}
+    return {name: {**(value if isinstance(value, dict) else {m: value for m in REPLAY_METHODS}),
+                   "*": defaults[name]}
+            for name, value in values.items()}
+
+
 _REGRESSION_PAPER = dict(
     benchmark="regression", num_tasks=3, target="mlp", target_hidden=(10, 10),
     target_activation="sigmoid", hnet_type="full", embedding_dim=2,
@@ -214,11 +227,12 @@ _PERMUTED_PAPER = dict(
     hnet_activation="elu", beta=0.1, lookahead=True, lr=1e-4, iterations=5000,
     batch_size=128,
     ewc_lambda={1: 100.0, 2: 100.0, 3: 100.0}, si_c={1: 10.0, 2: 10.0, 3: 5.0},
-    # replay: chrhenning/hypercl mnist/train_args_default.py (docs/method.md §6)
-    latent_dim=100, encoder_hidden=(1000, 1000), decoder_hidden={"hnet_tir": (1000, 1000), "*": (400, 400)},
-    replay_embedding_dim=24, replay_chunk_embedding_dim=8, replay_chunk_size=85_000,
-    replay_hnet_hidden=(25, 25), replay_hnet_activation="elu", replay_beta=0.1,
-    replay_weight=0.5, distill_temperature=2.0,
+    # replay: chrhenning/hypercl mnist/train_args_default.py (docs/method.md §6), for the
+    # replay methods only (the other methods keep the field defaults)
+    **_replay_only(latent_dim=100, encoder_hidden=(1000, 1000),
+                   decoder_hidden={"hnet_tir": (1000, 1000), "hnet_r": (400, 400), "dgr": (400, 400)},
+                   replay_embedding_dim=24, replay_chunk_embedding_dim=8, replay_chunk_size=85_000,
+                   replay_hnet_hidden=(25, 25), replay_hnet_activation="elu", replay_beta=0.1),
 )
 
 _SPLIT_MNIST_PAPER = dict(
