@@ -81,12 +81,25 @@ FIELD_HELP = {
     "test_subset": "evaluate on this many (fixed random) test samples per task ('none' for all)",
     "eval_batch_size": "batch size for evaluation",
     "device": "'cpu', 'cuda', 'cuda:N', 'mps' or 'none' (automatic: CUDA when available)",
+    # replay methods (hnet_tir, hnet_r, dgr)
+    "latent_dim": "replay VAE: size of the latent code z",
+    "encoder_hidden": "replay VAE: hidden widths of the encoder MLP, comma-separated",
+    "decoder_hidden": "replay VAE: hidden widths of the decoder MLP, comma-separated",
+    "replay_embedding_dim": "replay hypernetwork: size of each task embedding",
+    "replay_chunk_embedding_dim": "replay hypernetwork: size of each chunk embedding",
+    "replay_chunk_size": "replay hypernetwork: decoder weights emitted per chunk",
+    "replay_hnet_hidden": "replay hypernetwork: hidden widths, comma-separated",
+    "replay_hnet_activation": "replay hypernetwork: activation of its hidden layers",
+    "replay_beta": "strength of the output regulariser of the replay hypernetwork",
+    "replay_weight": "share w of the replayed-data loss: (1 - w) * real + w * replayed; 'none': "
+                     "w = t/(t+1) while learning task t (every task weighs the same)",
+    "distill_temperature": "temperature T of the distillation loss on replayed samples",
 }
 
 _CHOICES = {"benchmark": BENCHMARKS, "method": METHODS, "scenario": SCENARIOS,
             "target": TARGETS, "hnet_type": HNET_TYPES, "regularizer": REGULARIZERS,
             "target_activation": ACTIVATIONS, "hnet_activation": ACTIVATIONS,
-            "hnet_init": HNET_INITS}
+            "hnet_init": HNET_INITS, "replay_hnet_activation": ACTIVATIONS}
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:

@@ -30,8 +30,10 @@ from hnet_utils.run import config_to_argv
 RESULTS_DIR = settings.REPO_ROOT / "results"
 README = RESULTS_DIR / "README.md"
 METHOD_LABELS = {"finetune": "fine-tuning", "scratch": "from scratch", "multitask": "multitask",
-                 "ewc": "EWC", "online_ewc": "online EWC", "si": "SI"}
-METHOD_ORDER = ["hnet", "finetune", "scratch", "multitask", "ewc", "online_ewc", "si"]
+                 "ewc": "EWC", "online_ewc": "online EWC", "si": "SI",
+                 "hnet_tir": "HNET+TIR", "hnet_r": "HNET+R", "dgr": "DGR+distill"}
+METHOD_ORDER = ["hnet", "hnet_tir", "hnet_r", "dgr", "finetune", "scratch", "multitask", "ewc",
+                "online_ewc", "si"]
 
 
 def load_runs(folder: Path = RESULTS_DIR) -> dict[str, ContinualResult]:

@@ -50,7 +50,7 @@ def test_same_config_gives_identical_results():
 @pytest.mark.parametrize("scenario", [1, 2, 3])
 def test_every_method_and_scenario_runs(split_mnist, method, scenario):
     if scenario_problem(method, scenario, "split_mnist"):
-        with pytest.raises(ValueError, match="scenario 1 only"):
+        with pytest.raises(ValueError, match="scenario 1 only|scenarios 2 and 3"):
             preset_config("split_mnist", "fast", method=method, scenario=scenario)
         return
     cfg = preset_config("split_mnist", "fast", method=method, scenario=scenario, num_tasks=3,
@@ -62,9 +62,9 @@ def test_every_method_and_scenario_runs(split_mnist, method, scenario):
         assert all(v is None for v in row[i + 1:])
     assert r.data["test_samples_per_task"] == [60, 60, 60]
     assert r.data["train_samples_per_task"] == [256, 256, 256]
-    inferred = method == "hnet" and scenario in (2, 3)
+    inferred = method in ("hnet", "hnet_tir") and scenario in (2, 3)
     assert (r.task_inference_accuracy is not None) == inferred
-    assert (r.hnet is not None) == (method == "hnet")
+    assert (r.hnet is not None) == (method in ("hnet", "hnet_tir"))
 
 
 def test_scratch_keeps_one_frozen_network_per_task(split_mnist):
@@ -111,15 +111,23 @@ def test_callback_every_n_steps_and_at_task_end():
         train_continual(cfg, callback=seen.append, callback_every=0, progress=False)
 
 
-@pytest.mark.parametrize("method", ["hnet", "scratch", "ewc"])
+@pytest.mark.parametrize("method", ["hnet", "scratch", "ewc", "hnet_r", "hnet_tir"])
 def test_checkpoint_round_trip(tmp_path, split_mnist, method):
-    cfg = preset_config("split_mnist", "fast", method=method, num_tasks=2, iterations=10)
+    scenario = 3 if method in ("hnet_r", "hnet_tir") else 1
+    cfg = preset_config("split_mnist", "fast", method=method, num_tasks=2, iterations=10,
+                        scenario=scenario)
     r = train_continual(cfg, benchmark=split_mnist, progress=False)
     path = save_run_checkpoint(r, tmp_path / "run.pt")
     loaded = load_run(path, config=cfg)
     x, _ = split_mnist.tasks[1].tensors("test")
     with torch.no_grad():
-        if method == "hnet":
+        if scenario == 3:  # replay: every model of the learner comes back
+            for name, model in r.learner.models().items():
+                for (k, v), (k2, v2) in zip(model.state_dict().items(),
+                                            loaded[name].state_dict().items()):
+                    assert k == k2
+                    torch.testing.assert_close(v, v2)
+        elif method == "hnet":
             for t in range(2):
                 torch.testing.assert_close(loaded["hnet"](task_id=t), r.hnet(task_id=t))
         elif method == "scratch":

@@ -84,7 +84,7 @@ class Learner(Protocol):
 
 def output_layout(cfg: ExperimentConfig, classes_per_task: int, regression: bool) -> tuple[int, int]:
     """``(out_features, num_heads)`` of the target network for ``cfg``'s method and scenario."""
-    if cfg.method == "hnet" or regression or cfg.scenario == 2:
+    if cfg.method in ("hnet", "hnet_tir") or regression or cfg.scenario == 2:
         return classes_per_task, 1
     if cfg.scenario == 1:
         return classes_per_task, cfg.num_tasks

@@ -49,6 +49,7 @@ class TrainState:
     benchmark: Benchmark
     config: ExperimentConfig
     matrix: list | None = None
+    learner: Learner | None = None  # every model of the method (e.g. a replay generator)
 
 
 # ----------------------------------------------------------------------- batches
@@ -215,6 +216,12 @@ def make_learner(cfg: ExperimentConfig, benchmark: Benchmark, device: torch.devi
 
     if cfg.method == "hnet":
         return HnetLearner(cfg, benchmark, make_target(), device)
+    if cfg.method in ("hnet_r", "dgr"):
+        from hnet_utils.continual.replay import ReplayLearner
+        return ReplayLearner(cfg, benchmark, make_target(), device)
+    if cfg.method == "hnet_tir":
+        from hnet_utils.continual.replay import TirLearner
+        return TirLearner(cfg, benchmark, make_target(), device)
     return TargetLearner(cfg, benchmark, make_target, device, generator, train_indices)
 
 
@@ -281,7 +288,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
                 bar.set_postfix(loss=f"{float(loss):.4f}")
             if callback is not None and step % callback_every == 0:
                 callback(TrainState("step", t, step, global_step, float(loss), learner.hnet,
-                                    learner.target, benchmark, cfg))
+                                    learner.target, benchmark, cfg, learner=learner))
         bar.close()
         learner.end_task(t)
         for j in range(t + 1):
@@ -289,7 +296,8 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
                                                       cfg.scenario, cfg.eval_batch_size, device)
         if callback is not None:
             callback(TrainState("task_end", t, steps, global_step, float(loss), learner.hnet,
-                                learner.target, benchmark, cfg, matrix=[row[:] for row in matrix]))
+                                learner.target, benchmark, cfg, matrix=[row[:] for row in matrix],
+                                learner=learner))
 
     result = ContinualResult(
         config=cfg.to_dict(), metric="mse" if benchmark.kind == "regression" else "accuracy",
@@ -304,6 +312,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
     )
     result.hnet, result.target = learner.hnet, learner.target
     result.task_targets = getattr(learner, "task_targets", None) or None
+    result.learner = learner  # every model of the method (learner.models()), e.g. replay generators
     return result
 
 

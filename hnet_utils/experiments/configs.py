@@ -37,7 +37,12 @@ from hnet_utils.data.benchmarks import check_num_tasks
 from hnet_utils.networks import hypernet, targets
 
 BENCHMARKS = ("regression", "permuted_mnist", "split_mnist", "split_cifar10_100", "split_cifar10")
-METHODS = ("hnet", "finetune", "scratch", "multitask", "ewc", "online_ewc", "si")
+METHODS = ("hnet", "finetune", "scratch", "multitask", "ewc", "online_ewc", "si",
+           "hnet_tir", "hnet_r", "dgr")
+#: Methods that replay samples of a generative model (continual/replay.py, docs/method.md §6).
+REPLAY_METHODS = ("hnet_tir", "hnet_r", "dgr")
+#: Benchmarks the replay VAE can model: flat inputs with pixel values in [0, 1].
+REPLAY_BENCHMARKS = ("split_mnist", "permuted_mnist")
 SCENARIOS = (1, 2, 3)
 TARGETS = ("mlp", "zenke", "resnet32")
 HNET_TYPES = ("full", "chunked")
@@ -89,6 +94,18 @@ class ExperimentConfig:
     fisher_samples: int | None = 1000
     si_c: float = 10.0
     si_epsilon: float = 0.1
+    # replay (hnet_tir, hnet_r, dgr; continual/replay.py, docs/method.md §6)
+    latent_dim: int = 100
+    encoder_hidden: tuple[int, ...] = (400, 400)
+    decoder_hidden: tuple[int, ...] = (250, 350)
+    replay_embedding_dim: int = 96
+    replay_chunk_embedding_dim: int = 96
+    replay_chunk_size: int = 50_000
+    replay_hnet_hidden: tuple[int, ...] = (10, 10)
+    replay_hnet_activation: str = "elu"
+    replay_beta: float = 0.01
+    replay_weight: float | None = 0.5
+    distill_temperature: float = 2.0
     # data and evaluation
     train_subset: int | None = None
     test_subset: int | None = None
@@ -158,6 +175,8 @@ def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequenc
             fields += ["ewc_lambda"]
         elif values.get("method") == "si":
             fields += ["si_c"]
+        if values.get("method") in REPLAY_METHODS:
+            fields += REPLAY_FIELDS
         fields += ["lr", "iterations", "batch_size", "train_subset", "seed"]
     unknown = [f for f in fields if f not in values]
     if unknown:
@@ -181,8 +200,28 @@ ARCHITECTURE_FIELDS = (
     "target_activation", "hnet_type", "embedding_dim", "chunk_embedding_dim",
     "chunk_size", "hnet_hidden", "hnet_activation",
 )
+# (the replay models' shapes are not listed: checkpoints written before they existed lack those
+# fields; a replay checkpoint of other shapes fails in load_state_checked, naming each tensor)
+
+#: The settings of the replay methods, shown by :func:`describe_config` for them.
+REPLAY_FIELDS = ["latent_dim", "encoder_hidden", "decoder_hidden", "replay_embedding_dim",
+                 "replay_chunk_embedding_dim", "replay_chunk_size", "replay_hnet_hidden",
+                 "replay_hnet_activation", "replay_beta", "replay_weight", "distill_temperature"]
 
 # --------------------------------------------------------------------------- presets
+
+def _replay_only(**values: Any) -> dict[str, dict]:
+    """Preset values that apply to :data:`REPLAY_METHODS` only, as dicts keyed by method.
+
+    Every other method keeps the field's default (``"*"``), so its configuration -- and the
+    results files written before the replay methods existed -- still match the preset.
+    A value may itself be a dict keyed by replay method.
+    """
+    defaults = {f.name: f.default for f in fields(ExperimentConfig)}
+    return {name: {**(value if isinstance(value, dict) else {m: value for m in REPLAY_METHODS}),
+                   "*": defaults[name]}
+            for name, value in values.items()}
+
 
 _REGRESSION_PAPER = dict(
     benchmark="regression", num_tasks=3, target="mlp", target_hidden=(10, 10),
@@ -203,6 +242,12 @@ _PERMUTED_PAPER = dict(
     hnet_activation="elu", beta=0.1, lookahead=True, lr=1e-4, iterations=5000,
     batch_size=128,
     ewc_lambda={1: 100.0, 2: 100.0, 3: 100.0}, si_c={1: 10.0, 2: 10.0, 3: 5.0},
+    # replay: chrhenning/hypercl mnist/train_args_default.py (docs/method.md §6), for the
+    # replay methods only (the other methods keep the field defaults)
+    **_replay_only(latent_dim=100, encoder_hidden=(1000, 1000),
+                   decoder_hidden={"hnet_tir": (1000, 1000), "hnet_r": (400, 400), "dgr": (400, 400)},
+                   replay_embedding_dim=24, replay_chunk_embedding_dim=8, replay_chunk_size=85_000,
+                   replay_hnet_hidden=(25, 25), replay_hnet_activation="elu", replay_beta=0.1),
 )
 
 _SPLIT_MNIST_PAPER = dict(
@@ -212,6 +257,13 @@ _SPLIT_MNIST_PAPER = dict(
     hnet_activation="relu", beta=0.01, lookahead=True, lr=1e-3, iterations=2000,
     batch_size=128,
     ewc_lambda={1: 1e5, 2: 1e10, 3: 1e9}, si_c={1: 10.0, 2: 5e4, 3: 5e3},
+    # replay: chrhenning/hypercl mnist/train_args_default.py (docs/method.md §6). A dict keyed
+    # by method names is resolved for the chosen method (HNET+TIR has its own decoder and beta).
+    latent_dim=100, encoder_hidden=(400, 400),
+    decoder_hidden={"hnet_tir": (300, 150), "*": (250, 350)},
+    replay_embedding_dim=96, replay_chunk_embedding_dim=96, replay_chunk_size=50_000,
+    replay_hnet_hidden=(10, 10), replay_hnet_activation="elu",
+    replay_beta={"hnet_tir": 0.05, "*": 0.01}, replay_weight=0.5, distill_temperature=2.0,
 )
 
 _CIFAR_RESNET = dict(
@@ -228,7 +280,10 @@ _CIFAR_ZENKE = dict(
     lr=1e-4, iterations=None, epochs=80, batch_size=256,
 )
 
-_FAST_COMMON = dict(iterations=30, epochs=None, batch_size=32, fisher_samples=64,
+#: Fast mode of the replay models (ignored by the other methods).
+_FAST_REPLAY = dict(latent_dim=8, encoder_hidden=(32,), decoder_hidden=(32,), replay_embedding_dim=8,
+                    replay_chunk_embedding_dim=4, replay_chunk_size=2000, replay_hnet_hidden=(10,))
+_FAST_COMMON = dict(_FAST_REPLAY, iterations=30, epochs=None, batch_size=32, fisher_samples=64,
                     train_subset=256, test_subset=128, eval_batch_size=256)
 _FAST_CIFAR = dict({**_CIFAR_ZENKE, **_FAST_COMMON}, num_tasks=2, embedding_dim=8,
                    chunk_embedding_dim=4, chunk_size=4000, hnet_hidden=(10,), lr=1e-3)
@@ -245,7 +300,17 @@ _SPLIT_TEACHING = dict(
     chunk_size=4000, hnet_hidden=(32, 32), iterations=200, eval_batch_size=2000,
 )
 #: Fast mode of the MNIST teaching presets: few steps on a few hundred samples per task.
-_FAST_DATA = dict(train_subset=1000, test_subset=400, fisher_samples=64)
+_FAST_DATA = dict(_FAST_REPLAY, train_subset=1000, test_subset=400, fisher_samples=64)
+#: Our teaching configuration of the replay methods (notebook 04): the paper's SplitMNIST
+#: networks made smaller, 300 steps per task, every task weighted the same in the replay loss
+#: (replay_weight=None); our own choice, runtimes in the notebook.
+_SPLIT_REPLAY_TEACHING = dict(
+    _SPLIT_MNIST_PAPER, target_hidden=(100, 100), embedding_dim=32, chunk_embedding_dim=32,
+    chunk_size=4000, hnet_hidden=(32, 32), iterations=300, eval_batch_size=2000,
+    replay_weight=None, latent_dim=20, encoder_hidden=(200,), decoder_hidden=(200,), replay_embedding_dim=32,
+    replay_chunk_embedding_dim=32, replay_chunk_size=8000, replay_hnet_hidden=(32, 32),
+    replay_beta=0.01,
+)
 
 
 @dataclass(frozen=True)
@@ -295,6 +360,8 @@ PRESETS: dict[str, dict[str, Preset]] = {
                         "SplitMNIST as in the paper"),
         "teaching": Preset(_SPLIT_TEACHING, dict(_FAST_DATA, iterations=40),
                            "SplitMNIST, all scenarios and baselines, in seconds (notebook 03)"),
+        "teaching_replay": Preset(_SPLIT_REPLAY_TEACHING, dict(_FAST_DATA, iterations=40),
+                                  "replay methods (HNET+TIR, HNET+R, DGR) on a laptop CPU (notebook 04)"),
         "teaching_plane": Preset(dict(_SPLIT_TEACHING, target_hidden=(20,), embedding_dim=2,
                                       chunk_embedding_dim=16),
                                  dict(_FAST_DATA, iterations=40),
@@ -354,8 +421,11 @@ def preset_config(benchmark: str, name: str = "paper", /, *, fast: bool = False,
     preset = PRESETS[benchmark][name]
     values = {**preset.values, **(preset.fast if fast else {}), **overrides}
     scenario = values.get("scenario", ExperimentConfig.scenario)
+    method = values.get("method", ExperimentConfig.method)
     for key, value in values.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "*" in value:     # keyed by method, "*" for the others
+            values[key] = value.get(method, value["*"])
+        elif isinstance(value, dict):
             if scenario not in value:
                 raise ValueError(f"scenario must be one of {sorted(value)} for preset {name!r}, got {scenario!r}")
             values[key] = value[scenario]
@@ -394,6 +464,13 @@ def scenario_problem(method: str, scenario: int, benchmark: str) -> str | None:
     if benchmark == "regression" and scenario != 1:
         return ("benchmark 'regression' supports scenario 1 only (the tasks are regression "
                 "problems without classes to share or infer)")
+    if method in REPLAY_METHODS and benchmark not in REPLAY_BENCHMARKS:
+        return (f"method {method!r} replays samples of a VAE with a Bernoulli (pixel) likelihood, "
+                f"which needs flat inputs in [0, 1]; it supports the benchmarks "
+                f"{list(REPLAY_BENCHMARKS)}, not {benchmark!r}")
+    if method in REPLAY_METHODS and scenario == 1:
+        return (f"method {method!r} is for scenarios 2 and 3 (the task is not given); with the "
+                "task given (scenario 1) use method='hnet'")
     if method == "scratch" and scenario != 1:
         return ("method 'scratch' supports scenario 1 only: it keeps one separate network per "
                 "task and needs the task identity to pick it")
@@ -414,6 +491,7 @@ def validate_config(cfg: ExperimentConfig) -> None:
     problem = scenario_problem(cfg.method, cfg.scenario, cfg.benchmark)
     if problem:
         raise ValueError(problem)
+    _validate_replay_fields(cfg)
     check_num_tasks(cfg.benchmark, cfg.num_tasks)
     if cfg.benchmark in ("regression", "permuted_mnist", "split_mnist") and cfg.target != "mlp":
         raise ValueError(f"target {cfg.target!r} needs image inputs; benchmark {cfg.benchmark!r} "
@@ -460,3 +538,24 @@ def validate_config(cfg: ExperimentConfig) -> None:
     if cfg.device is not None and not (cfg.device == "cpu" or str(cfg.device).startswith("cuda")
                                        or cfg.device == "mps"):
         raise ValueError(f"device must be None (automatic), 'cpu', 'cuda', 'cuda:N' or 'mps', got {cfg.device!r}")
+
+
+def _validate_replay_fields(cfg: ExperimentConfig) -> None:
+    """The replay settings (used by :data:`REPLAY_METHODS`, checked for every method)."""
+    for name in ("latent_dim", "replay_embedding_dim", "replay_chunk_embedding_dim",
+                 "replay_chunk_size"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for name in ("encoder_hidden", "decoder_hidden", "replay_hnet_hidden"):
+        sizes = getattr(cfg, name)
+        if not isinstance(sizes, tuple) or not all(isinstance(s, int) and s > 0 for s in sizes):
+            raise ValueError(f"{name} must be a tuple of positive integers, got {sizes!r}")
+    _check_choice("replay_hnet_activation", cfg.replay_hnet_activation, ACTIVATIONS)
+    _check_positive("replay_beta", cfg.replay_beta, zero_ok=True)
+    _check_positive("distill_temperature", cfg.distill_temperature)
+    if cfg.replay_weight is not None and (isinstance(cfg.replay_weight, bool)
+                                          or not isinstance(cfg.replay_weight, (int, float))
+                                          or not 0.0 <= cfg.replay_weight < 1.0):
+        raise ValueError(f"replay_weight (share of the replayed-data loss) must be in [0, 1) or "
+                         f"None (t/(t+1) while learning task t), got {cfg.replay_weight!r}")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hnet_utils import settings
-from hnet_utils.experiments.configs import METHODS, ExperimentConfig, preset_config
+from hnet_utils.experiments.configs import METHODS, REPLAY_METHODS, ExperimentConfig, preset_config
 
 #: Where the course's results live (``results/*.json``).
 RESULTS_DIR = settings.REPO_ROOT / "results"
@@ -112,6 +112,8 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
     def add(group, benchmark, methods, scenarios, preset="paper", tag="", **overrides):
         for scenario in scenarios:
             for method in available_methods(methods):
+                if method in REPLAY_METHODS and scenario == 1:
+                    continue  # replay answers CL2/CL3; in CL1 it is the plain hypernetwork
                 for seed in seeds:
                     runs.append(PlannedRun(group, benchmark, method, scenario, seed, preset, tag,
                                            overrides))

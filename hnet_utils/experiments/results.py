@@ -22,7 +22,7 @@ import torch
 from hnet_utils import __version__
 from hnet_utils.continual.metrics import METRICS, summarize
 from hnet_utils.continual.learners import build_hnet, build_target
-from hnet_utils.experiments.configs import ARCHITECTURE_FIELDS, ExperimentConfig
+from hnet_utils.experiments.configs import ARCHITECTURE_FIELDS, REPLAY_METHODS, ExperimentConfig
 from hnet_utils.files import atomic_write, atomic_write_text
 from hnet_utils.settings import get_device
 
@@ -72,6 +72,7 @@ class ContinualResult:
     hnet: Any = field(default=None, repr=False, compare=False)
     target: Any = field(default=None, repr=False, compare=False)
     task_targets: Any = field(default=None, repr=False, compare=False)
+    learner: Any = field(default=None, repr=False, compare=False)  # all models: learner.models()
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -256,6 +257,8 @@ def save_run_checkpoint(result: ContinualResult, path) -> Path:
     cfg = ExperimentConfig.from_dict(result.config)
     if result.task_targets is not None:
         models = {"task_targets": list(result.task_targets)}
+    elif cfg.method in REPLAY_METHODS:  # classifier(s), task-inference net and generator
+        models = result.learner.models()
     else:
         models = {"hnet": result.hnet, "target": result.target}
     extra = {"data": {k: result.data[k] for k in ("kind", "input_shape", "classes_per_task")},
@@ -298,7 +301,12 @@ def load_run(path, config: ExperimentConfig | None = None, device: str | None = 
 
     out = {"config": stored_cfg, "hnet": None, "target": None, "task_targets": None,
            "num_learned": learned}
-    if "task_targets" in raw["states"]:
+    if stored_cfg.method in REPLAY_METHODS:
+        from hnet_utils.continual.replay import rebuild_models
+
+        models = rebuild_models(stored_cfg, data, learned)
+        out.update(models)
+    elif "task_targets" in raw["states"]:
         out["task_targets"] = [target() for _ in range(learned)]
         models = {"task_targets": out["task_targets"]}
     else:
@@ -310,8 +318,8 @@ def load_run(path, config: ExperimentConfig | None = None, device: str | None = 
                 out["hnet"].add_task()
             models["hnet"] = out["hnet"]
     load_checkpoint(path, config=config, models=models)
-    for key in ("hnet", "target"):
-        if out[key] is not None:
+    for key in out:
+        if isinstance(out[key], torch.nn.Module):
             out[key].to(get_device(device)).eval()
     for net in out["task_targets"] or []:
         net.to(get_device(device)).eval()
