@@ -71,6 +71,7 @@ FIELD_HELP = {
     "iterations": "training steps per task ('none' when --epochs is used)",
     "epochs": "passes over each task's training data instead of --iterations ('none' to use iterations)",
     "batch_size": "training mini-batch size",
+    "augment": "random crop and horizontal flip of CIFAR training batches",
     "seed": "random seed (initialisation, batch order, permutations)",
     "ewc_lambda": "EWC / online EWC penalty strength",
     "online_gamma": "online EWC decay of the running Fisher, in (0, 1]",
@@ -175,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         # options not given are absent from the namespace, so 'none' can be an override
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": FIELD_HELP[f.name]}
-        if f.name == "lookahead":
+        if f.name in ("lookahead", "augment"):
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["type"] = int if f.name == "scenario" else _parser_type(f.name, str(f.type))
@@ -237,8 +238,8 @@ def config_to_argv(cfg: ExperimentConfig, preset: str = "paper") -> list[str]:
         if f.name in ("benchmark", "method", "scenario") or value == getattr(base, f.name):
             continue
         flag = "--" + f.name.replace("_", "-")
-        if f.name == "lookahead":
-            argv.append(flag if value else "--no-lookahead")
+        if f.name in ("lookahead", "augment"):
+            argv.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):
             argv += [flag, ",".join(str(v) for v in value)]
         else:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from hnet_utils.continual.baselines import TargetLearner
 from hnet_utils.continual.learners import HnetLearner, Learner, build_target
+from hnet_utils.data.augment import random_crop_flip
 from hnet_utils.data.benchmarks import Benchmark, make_benchmark
 from hnet_utils.experiments.configs import ExperimentConfig, validate_config
 from hnet_utils.experiments.results import ContinualResult
@@ -271,7 +272,8 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
 
     def next_batch(j: int):
         x, y = tasks[j].batch("train", samplers[j].next())
-        return j, x.to(device), y.to(device)
+        x, y = x.to(device), y.to(device)
+        return j, (random_crop_flip(x) if cfg.augment else x), y
 
     matrix: list[list[float | None]] = [[None] * K for _ in range(K)]
     inferred: list[float | None] = [None] * K

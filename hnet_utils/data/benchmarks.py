@@ -5,7 +5,8 @@
     x, y = task.sample_batch("train", 128, generator)   # x: (128, 784) float32, y: (128,) int64
 
 Benchmarks: ``regression`` (1-D polynomials), ``permuted_mnist``, ``split_mnist``,
-``split_cifar10_100`` and ``split_cifar10``. One builder function per benchmark;
+``split_cifar10_100``, ``split_cifar10`` and ``split_cifar10_substitute`` (an offline
+stand-in for Split CIFAR-10/100 made from CIFAR-10 alone). One builder function per benchmark;
 :func:`make_benchmark` picks one by name.
 
 Images are kept once, as uint8 tensors, and shared by all tasks; a task only
@@ -45,6 +46,7 @@ MAX_TASKS = {
     "split_mnist": 5,
     "split_cifar10_100": 6,
     "split_cifar10": 5,
+    "split_cifar10_substitute": 6,
 }
 _MAX_TASKS_WHY = {
     "regression": "3 polynomials of the paper, then generated ones",
@@ -52,6 +54,7 @@ _MAX_TASKS_WHY = {
     "split_mnist": "5 tasks of two digits",
     "split_cifar10_100": "CIFAR-10, then 5 tasks of ten CIFAR-100 classes",
     "split_cifar10": "5 tasks of two classes",
+    "split_cifar10_substitute": "half of CIFAR-10, then 5 small rotated or inverted, relabelled parts",
 }
 
 
@@ -63,6 +66,7 @@ SHAPES = {
     "split_mnist": ((784,), 2),
     "split_cifar10_100": ((3, 32, 32), 10),
     "split_cifar10": ((3, 32, 32), 2),
+    "split_cifar10_substitute": ((3, 32, 32), 10),
 }
 
 
@@ -234,6 +238,23 @@ class NormalizeTransform:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float().div_(255.0) - self.mean) / self.std
+
+
+class ViewTransform(NormalizeTransform):
+    """A :class:`NormalizeTransform` that first shows the images another way: colours inverted
+    (``invert``: pixel p becomes 255 - p) and/or rotated by ``quarter_turns`` x 90 degrees."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, quarter_turns: int = 0,
+                 invert: bool = False):
+        super().__init__(mean, std)
+        self.quarter_turns, self.invert = quarter_turns, invert
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if self.invert:
+            images = 255 - images
+        if self.quarter_turns:
+            images = torch.rot90(images, self.quarter_turns, dims=(-2, -1))
+        return super().__call__(images)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -564,6 +585,102 @@ def split_cifar10_100(num_tasks: int = 6, seed: int = 0, val_size: int | None = 
                                               val_sizes=_val_sizes(tasks), normalisation=notes))
 
 
+#: How tasks 2-6 of the substitute show their images: (name, quarter turns, colours inverted).
+SUBSTITUTE_VIEWS = (
+    ("rotated 90°", 1, False),
+    ("rotated 180°", 2, False),
+    ("rotated 270°", 3, False),
+    ("colours inverted", 0, True),
+    ("colours inverted, rotated 180°", 2, True),
+)
+
+
+def _derangement(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A random permutation of 0..n-1 that moves every element (n >= 2)."""
+    while True:
+        perm = torch.randperm(n, generator=generator)
+        if not (perm == torch.arange(n)).any():
+            return perm
+
+
+def _substitute_rows(labels: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+    """Rows of ``labels`` (N,) for the substitute's six tasks, balanced over the classes:
+    task 1 gets half of every class, tasks 2-6 a tenth of that each, from the other half."""
+    later = len(SUBSTITUTE_VIEWS)
+    parts: list[list[torch.Tensor]] = [[] for _ in range(1 + later)]
+    for c in range(int(labels.max()) + 1):
+        rows = (labels == c).nonzero().flatten()
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        half = len(rows) // 2
+        parts[0].append(rows[:half])
+        share = half // 10
+        assert half + later * share <= len(rows)
+        for t in range(later):
+            parts[1 + t].append(rows[half + t * share:half + (t + 1) * share])
+    return [torch.cat(p).sort().values for p in parts]
+
+
+def split_cifar10_substitute(num_tasks: int = 6, seed: int = 0, val_size: int | None = None,
+                             cifar10: ImageData | None = None) -> Benchmark:
+    """An offline stand-in for Split CIFAR-10/100 with the same structure, from CIFAR-10 alone.
+
+    The paper's benchmark is one large task (all of CIFAR-10) followed by five
+    tasks with a tenth of its data each, ten *new* classes (CIFAR-100) each.
+    Without CIFAR-100 we keep that shape (docs/method.md, section 7):
+
+    * task 1: half of the training and test images of every CIFAR-10 class,
+      as they are, with the usual labels (25,000 training images in full);
+    * tasks 2-6: disjoint parts of the *other* half with a tenth of task 1's
+      images each (2,500 training and 500 test images, balanced over the
+      classes; the rest of that half is unused). Each shows its images another
+      way (:data:`SUBSTITUTE_VIEWS`: rotated by 90/180/270 degrees, colours
+      inverted) and names the ten classes with its own random relabelling (a
+      derangement: no class keeps its label).
+
+    So a later task is new visual input with new labels and little data, on
+    which features learned on task 1 (edges, textures, parts) can still help:
+    what CIFAR-100 classes offer after CIFAR-10. Unlike CIFAR-100, the objects
+    are the same ten categories. ``task.class_names`` gives the CIFAR-10 class
+    of each within-task label. Inputs (3, 32, 32), normalised per channel with
+    the mean/std of all loaded CIFAR-10 training images (before the view).
+    Results are labelled with ``data_label`` ("CIFAR-10 (JPEG mirror); ...").
+    """
+    check_num_tasks("split_cifar10_substitute", num_tasks)
+    cifar10 = datasets.load_cifar10() if cifar10 is None else cifar10
+    gen = _generator(seed, "split_cifar10_substitute partition")
+    train_parts = _substitute_rows(cifar10.train_labels, gen)
+    test_parts = _substitute_rows(cifar10.test_labels, gen)
+    _check_val_size(val_size, min(len(p) for p in train_parts))
+    mean, std = channel_stats(cifar10.train_images)
+    _, note = _normalizer(cifar10)
+    tasks, relabellings = [], []
+    for t in range(num_tasks):
+        if t == 0:
+            relabel, view, transform = torch.arange(10), "as they are", NormalizeTransform(mean, std)
+        else:
+            relabel = _derangement(10, _generator(seed, f"split_cifar10_substitute labels {t}"))
+            view, turns, invert = SUBSTITUTE_VIEWS[t - 1]
+            transform = ViewTransform(mean, std, turns, invert)
+        rows = train_parts[t]
+        size = _default_val_size(len(rows)) if val_size is None else val_size
+        train_rows, val_rows = _train_val_rows(
+            rows, size, _generator(seed, f"split_cifar10_substitute validation rows {t}"))
+        splits = {split: Split(images, r, relabel[labels[r]]) for split, images, labels, r in (
+            ("train", cifar10.train_images, cifar10.train_labels, train_rows),
+            ("val", cifar10.train_images, cifar10.train_labels, val_rows),
+            ("test", cifar10.test_images, cifar10.test_labels, test_parts[t]))}
+        names = tuple(cifar10.classes[c] for c in relabel.argsort().tolist())  # class of label 0, 1, ...
+        name = "CIFAR-10, first half" if t == 0 else f"CIFAR-10 part {t}, {view}, relabelled"
+        tasks.append(TaskData(name, tuple(range(10 * t, 10 * t + 10)), splits, transform, class_names=names))
+        relabellings.append(relabel.tolist())
+    label = f"{cifar10.label}; substitute for Split CIFAR-10/100"
+    return Benchmark("split_cifar10_substitute", tasks, (3, 32, 32), 10, "classification", cifar10.source,
+                     label, dict(num_tasks=num_tasks, seed=seed, val_size=val_size,
+                                 val_sizes=_val_sizes(tasks), normalisation=note,
+                                 views=["as they are"] + [v[0] for v in SUBSTITUTE_VIEWS[:num_tasks - 1]],
+                                 relabellings=relabellings))
+
+
 # --------------------------------------------------------------------------
 # By name
 # --------------------------------------------------------------------------
@@ -575,6 +692,7 @@ BUILDERS: dict[str, Callable[..., Benchmark]] = {
     "split_mnist": split_mnist,
     "split_cifar10_100": split_cifar10_100,
     "split_cifar10": split_cifar10,
+    "split_cifar10_substitute": split_cifar10_substitute,
 }
 
 
@@ -598,6 +716,7 @@ def make_benchmark(name: str, num_tasks: int | None = None, seed: int = 0, **opt
 
 __all__ = ["TaskData", "Benchmark", "Split", "SPLITS", "BUILDERS", "MAX_TASKS", "SHAPES", "check_num_tasks",
            "make_benchmark", "regression",
-           "permuted_mnist", "split_mnist", "split_cifar10", "split_cifar10_100", "permutation",
-           "channel_stats", "MNISTTransform", "NormalizeTransform", "PAPER_REGRESSION_TASKS"]
+           "permuted_mnist", "split_mnist", "split_cifar10", "split_cifar10_100", "split_cifar10_substitute",
+           "permutation",
+           "channel_stats", "MNISTTransform", "NormalizeTransform", "ViewTransform", "PAPER_REGRESSION_TASKS"]
 

@@ -36,7 +36,8 @@ from hnet_utils.continual import regularizer
 from hnet_utils.data.benchmarks import check_num_tasks
 from hnet_utils.networks import hypernet, targets
 
-BENCHMARKS = ("regression", "permuted_mnist", "split_mnist", "split_cifar10_100", "split_cifar10")
+BENCHMARKS = ("regression", "permuted_mnist", "split_mnist", "split_cifar10_100", "split_cifar10",
+              "split_cifar10_substitute")
 METHODS = ("hnet", "finetune", "scratch", "multitask", "ewc", "online_ewc", "si",
            "hnet_tir", "hnet_r", "dgr")
 #: Methods that replay samples of a generative model (continual/replay.py, docs/method.md §6).
@@ -87,6 +88,8 @@ class ExperimentConfig:
     iterations: int | None = 2000
     epochs: int | None = None
     batch_size: int = 128
+    # random crop + horizontal flip of CIFAR training batches (data/augment.py)
+    augment: bool = False
     seed: int = 0
     # baselines
     ewc_lambda: float = 1e5
@@ -270,14 +273,24 @@ _CIFAR_RESNET = dict(
     target="resnet32", target_hidden=(), target_activation="relu",
     hnet_type="chunked", embedding_dim=32, chunk_embedding_dim=32, chunk_size=7000,
     hnet_hidden=(), hnet_activation="relu", beta=0.05, lookahead=True, lr=1e-3,
-    iterations=None, epochs=200, batch_size=32,
+    iterations=None, epochs=200, batch_size=32, augment=True,
 )
 
 _CIFAR_ZENKE = dict(
     target="zenke", target_hidden=(), target_activation="relu",
     hnet_type="chunked", embedding_dim=48, chunk_embedding_dim=80, chunk_size=5500,
     hnet_hidden=(100, 150, 200), hnet_activation="relu", beta=0.01, lookahead=True,
-    lr=1e-4, iterations=None, epochs=80, batch_size=256,
+    lr=1e-4, iterations=None, epochs=80, batch_size=256, augment=True,
+)
+
+# Our teaching configuration of the CIFAR chapter (notebook 05): the Zenke net with a
+# small chunked hypernetwork (compression ratio about 0.2), 20 epochs per task with
+# batch 64, on the offline substitute of Split CIFAR-10/100. Its CPU runs take minutes
+# per method in the background; the notebook loads them (docs/method.md, section 7).
+_CIFAR_TEACHING = dict(
+    _CIFAR_ZENKE, benchmark="split_cifar10_substitute", num_tasks=6, embedding_dim=32,
+    chunk_embedding_dim=32, chunk_size=3000, hnet_hidden=(50,), lr=1e-4, epochs=20,
+    batch_size=64, eval_batch_size=500,
 )
 
 #: Fast mode of the replay models (ignored by the other methods).
@@ -382,6 +395,19 @@ PRESETS: dict[str, dict[str, Preset]] = {
         "paper_zenke": Preset(dict(_CIFAR_ZENKE, benchmark="split_cifar10", num_tasks=5),
                               dict(_FAST_CIFAR, benchmark="split_cifar10"),
                               "Split CIFAR-10 (5 x 2 classes) with the Zenke conv net"),
+    },
+    "split_cifar10_substitute": {
+        "paper": Preset(dict(_CIFAR_RESNET, benchmark="split_cifar10_substitute", num_tasks=6),
+                        dict(_FAST_CIFAR, benchmark="split_cifar10_substitute"),
+                        "the paper's ResNet-32 settings on the CIFAR-10 substitute of Split CIFAR-10/100"),
+        "paper_zenke": Preset(dict(_CIFAR_ZENKE, benchmark="split_cifar10_substitute", num_tasks=6),
+                              dict(_FAST_CIFAR, benchmark="split_cifar10_substitute"),
+                              "the paper's Zenke-net settings on the CIFAR-10 substitute"),
+        "teaching": Preset(_CIFAR_TEACHING,
+                           dict(_FAST_CIFAR, benchmark="split_cifar10_substitute", num_tasks=3,
+                                chunk_size=3000, hnet_hidden=(20,), augment=True),
+                           "the CIFAR-10 substitute, Zenke net, small hypernetwork, on a laptop CPU "
+                           "(notebook 05)"),
     },
 }
 
@@ -524,6 +550,11 @@ def validate_config(cfg: ExperimentConfig) -> None:
     _check_positive("epochs", cfg.epochs, allow_none=True)
     for name in ("batch_size", "eval_batch_size"):
         _check_positive(name, getattr(cfg, name))
+    if not isinstance(cfg.augment, bool):
+        raise ValueError(f"augment must be True or False, got {cfg.augment!r}")
+    if cfg.augment and not cfg.benchmark.startswith("split_cifar"):
+        raise ValueError(f"augment=True (random crop and flip) needs an image benchmark "
+                         f"(split_cifar10, split_cifar10_100, split_cifar10_substitute), got {cfg.benchmark!r}")
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {cfg.seed!r}")
     _check_positive("ewc_lambda", cfg.ewc_lambda, zero_ok=True)

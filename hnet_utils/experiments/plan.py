@@ -39,6 +39,8 @@ MNIST_METHODS = ("hnet", "finetune", "ewc", "online_ewc", "si", "hnet_tir", "hne
 REGRESSION_METHODS = ("hnet", "finetune", "scratch", "multitask")
 #: Split CIFAR-10/100: HNET against fine-tuning and training each task from scratch.
 CIFAR_METHODS = ("hnet", "finetune", "scratch")
+#: The hypernetwork without its regulariser, beside them on the CIFAR substitute (notebook 05).
+NO_REGULARISER = dict(beta=0.0)
 
 #: PermutedMNIST-100, the long-sequence result (docs/method.md §4).
 PERMUTED_100 = dict(num_tasks=100, embedding_dim=128, chunk_embedding_dim=12,
@@ -51,8 +53,8 @@ class PlannedRun:
     """One run of the plan: what to train and where its results go.
 
     ``group`` is what ``--only`` selects (``regression``, ``permuted_mnist``,
-    ``permuted_mnist_100``, ``split_mnist``, ``split_cifar10_100``,
-    ``split_cifar10_100_zenke``); ``tag`` distinguishes runs of the same
+    ``permuted_mnist_100``, ``split_mnist``, ``split_cifar10_substitute``,
+    ``split_cifar10_100``, ``split_cifar10_100_zenke``); ``tag`` distinguishes runs of the same
     benchmark, method and scenario with other settings (part of the file name).
     """
 
@@ -102,6 +104,8 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
       CL2/CL3), fine-tuning, EWC, online EWC, SI, and the replay methods
       (HNET+TIR, HNET+R, DGR) when the package has them;
     - PermutedMNIST-100 (the long sequence), HNET in CL1;
+    - the offline substitute of Split CIFAR-10/100 in the teaching configuration
+      of notebook 05 (CL1): HNET, HNET with beta = 0, fine-tuning, from scratch;
     - Split CIFAR-10/100 (CL1) with ResNet-32 and with the Zenke conv net:
       HNET, fine-tuning, from scratch.
     """
@@ -122,6 +126,9 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
     add("split_mnist", "split_mnist", MNIST_METHODS, (1, 2, 3))
     add("permuted_mnist", "permuted_mnist", MNIST_METHODS, (1, 2, 3))
     add("permuted_mnist_100", "permuted_mnist", ("hnet",), (1,), tag="100tasks", **PERMUTED_100)
+    add("split_cifar10_substitute", "split_cifar10_substitute", CIFAR_METHODS, (1,), preset="teaching")
+    add("split_cifar10_substitute", "split_cifar10_substitute", ("hnet",), (1,), preset="teaching",
+        tag="beta0", **NO_REGULARISER)
     add("split_cifar10_100", "split_cifar10_100", CIFAR_METHODS, (1,))
     add("split_cifar10_100_zenke", "split_cifar10_100", CIFAR_METHODS, (1,), preset="paper_zenke",
         tag="zenke")
@@ -217,12 +224,13 @@ def interrupted_note(run: PlannedRun, folder: Path = RESULTS_DIR, fast: bool = F
 
 #: Training samples per task after the validation split (a tenth, at most 5,000) when a
 #: preset trains for epochs: first task, later tasks.
-TRAIN_SAMPLES = {"split_cifar10_100": (45_000, 4_500), "split_cifar10": (9_000, 9_000)}
+TRAIN_SAMPLES = {"split_cifar10_100": (45_000, 4_500), "split_cifar10": (9_000, 9_000),
+                 "split_cifar10_substitute": (22_500, 2_250)}
 
 
 #: Benchmarks whose step time can be measured on another one with the same networks when
-#: their data are missing (Split CIFAR-10/100 needs CIFAR-100; Split CIFAR-10 does not).
-PROXY_BENCHMARKS = {"split_cifar10_100": "split_cifar10"}
+#: their data are missing (Split CIFAR-10/100 needs CIFAR-100; its CIFAR-10 substitute does not).
+PROXY_BENCHMARKS = {"split_cifar10_100": "split_cifar10_substitute"}
 
 
 def total_steps(cfg: ExperimentConfig) -> int:
