@@ -39,6 +39,7 @@ clean-venv:
 bench: $(STAMP)
 	$(BIN)/python scripts/speed/train_step.py --threads 1
 	$(BIN)/python scripts/speed/embedding_probe.py
+	$(BIN)/python scripts/speed/cifar_step.py --threads 1
 
 # Real-browser check of notebooks 01 and 03 (JupyterLab + headless Debian Chromium via
 # Playwright): installs chromium (apt, only if missing) and Playwright first.

@@ -24,6 +24,9 @@ Exercises and their checks (notebook: function -> check):
   ``exact_reg_sum(W, b, W_star, b_star, z, z_star)`` -> :func:`check_exact_reg_sum`.
 * 03: ``entropy(logits)`` -> :func:`check_entropy`;
   ``choose_task(logits_per_task)`` -> :func:`check_choose_task`.
+* 05: ``task_batch_norm(x, running_mean, running_var, weight, bias, task, training)`` ->
+  :func:`check_task_batch_norm`; ``crop_flip(x, dy, dx, flip, padding)`` ->
+  :func:`check_crop_flip`.
 """
 
 from __future__ import annotations
@@ -409,6 +412,84 @@ def check_choose_task(fn, seed: int = 0) -> str:
     return "T = 5 and 3 tasks"
 
 
+# ---------------------------------------------------------------- 05: Split CIFAR
+
+
+def reference_task_batch_norm(x, running_mean, running_var, weight, bias, task, training):
+    """Batch norm with the statistics of ``task`` (rows of (K, C) buffers), as ``TaskBatchNorm2d``
+    (momentum 0.1, eps 1e-5); in training mode that row is updated in place."""
+    return F.batch_norm(x, running_mean[task], running_var[task], weight, bias, training, 0.1, 1e-5)
+
+
+def reference_crop_flip(x, dy, dx, flip, padding):
+    """The package's ``data.augment.crop_flip``."""
+    from hnet_utils.data.augment import crop_flip
+    return crop_flip(x, dy, dx, flip, padding)
+
+
+@_checked("task_batch_norm")
+def check_task_batch_norm(fn, seed: int = 0) -> str:
+    """``fn(x, running_mean, running_var, weight, bias, task, training)`` against
+    ``TaskBatchNorm2d``: the output in both modes, and which statistics change."""
+    from hnet_utils.networks.targets import TaskBatchNorm2d
+    gen = torch.Generator().manual_seed(seed)
+    K, C = 3, 4
+    layer = TaskBatchNorm2d(C, num_tasks=K)
+    with torch.no_grad():
+        layer.weight.copy_(1 + torch.rand(C, generator=gen))
+        layer.bias.copy_(torch.randn(C, generator=gen))
+        layer.running_mean.copy_(torch.randn(K, C, generator=gen))
+        layer.running_var.copy_(0.5 + torch.rand(K, C, generator=gen))
+    x = 2 + 3 * torch.randn(6, C, 5, 5, generator=gen)
+    for training in (False, True):
+        mean, var = layer.running_mean.clone(), layer.running_var.clone()
+        layer.task, layer.training = 1, training
+        want = layer(x)
+        got = _call(fn, x, mean, var, layer.weight, layer.bias, 1, training)
+        mode = "training" if training else "evaluation"
+        if not training and torch.allclose(got, F.batch_norm(x, None, None, layer.weight, layer.bias,
+                                                              True, 0.1, 1e-5), atol=1e-5):
+            _fail("in evaluation mode normalise with the stored statistics of the task, "
+                  "not with the batch's own mean and variance")
+        if not training and any(torch.allclose(got, reference_task_batch_norm(
+                x, mean, var, layer.weight, layer.bias, other, False), atol=1e-5) for other in (0, 2)):
+            _fail("the output uses the statistics of another task: take row `task` of the buffers")
+        _compare(got, want, f"output in {mode} mode", atol=1e-5)
+        if training:
+            if not torch.allclose(mean[1], layer.running_mean[1], atol=1e-6):
+                _fail("in training mode the running mean of the task (row `task`) must be "
+                      "updated in place (pass that row of the buffers to F.batch_norm)")
+            if not (torch.equal(mean[0], layer.running_mean[0]) and torch.equal(mean[2], layer.running_mean[2])):
+                _fail("the statistics of the other tasks changed: only row `task` may be updated")
+        elif not torch.equal(mean, layer.running_mean):
+            _fail("evaluation mode must not change the running statistics")
+    return "evaluation and training mode"
+
+
+@_checked("crop_flip")
+def check_crop_flip(fn, seed: int = 0) -> str:
+    """``fn(x, dy, dx, flip, padding)`` against ``data.augment.crop_flip``."""
+    gen = torch.Generator().manual_seed(seed)
+    B, C, H, W, p = 5, 3, 6, 7, 2
+    x = torch.randn(B, C, H, W, generator=gen)
+    dy = torch.randint(0, 2 * p + 1, (B,), generator=gen)
+    dx = torch.randint(0, 2 * p + 1, (B,), generator=gen)
+    flip = torch.tensor([True, False, True, False, False])
+    want = reference_crop_flip(x, dy, dx, flip, p)
+    got = _call(fn, x, dy, dx, flip, p)
+    if isinstance(got, torch.Tensor) and got.shape == want.shape:
+        if torch.allclose(got, reference_crop_flip(x, dx, dy, flip, p)):
+            _fail("rows and columns are swapped: dy moves the window down, dx to the right")
+        if torch.allclose(got, reference_crop_flip(x, dy, dx, ~flip, p)):
+            _fail("the flip is inverted: mirror the images where flip is True")
+        if torch.allclose(got, reference_crop_flip(x.flip(-1), dy, dx, torch.zeros_like(flip), p)):
+            _fail("every image is mirrored: only those with flip True should be")
+    _compare(got, want, "augmented batch")
+    zero = _call(fn, x, torch.full((B,), p), torch.full((B,), p), torch.zeros(B, dtype=torch.bool), p)
+    _compare(zero, x, "offsets (padding, padding) without flip (must give the images back)")
+    return f"B={B}, padding={p}"
+
+
 #: (exercise function name, check, reference) per notebook, for tests and docs.
 EXERCISES = {
     "00": [("target_forward", check_target_forward, reference_target_forward),
@@ -419,4 +500,6 @@ EXERCISES = {
            ("exact_reg_sum", check_exact_reg_sum, reference_exact_reg_sum)],
     "03": [("entropy", check_entropy, reference_entropy),
            ("choose_task", check_choose_task, reference_choose_task)],
+    "05": [("task_batch_norm", check_task_batch_norm, reference_task_batch_norm),
+           ("crop_flip", check_crop_flip, reference_crop_flip)],
 }

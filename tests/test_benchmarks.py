@@ -34,6 +34,7 @@ def all_benchmarks(mnist_mini, cifar10_mini, tiny_cifar100) -> dict[str, B.Bench
         "split_mnist": B.split_mnist(mnist=mnist_mini),
         "split_cifar10_100": B.split_cifar10_100(cifar10=cifar10_mini, cifar100=tiny_cifar100),
         "split_cifar10": B.split_cifar10(cifar10=cifar10_mini),
+        "split_cifar10_substitute": B.split_cifar10_substitute(cifar10=cifar10_mini),
     }
 
 
@@ -43,6 +44,7 @@ EXPECTED = {  # name: (num_tasks, input_shape, classes_per_task, kind)
     "split_mnist": (5, (784,), 2, "classification"),
     "split_cifar10_100": (6, (3, 32, 32), 10, "classification"),
     "split_cifar10": (5, (3, 32, 32), 2, "classification"),
+    "split_cifar10_substitute": (6, (3, 32, 32), 10, "classification"),
 }
 
 

@@ -220,3 +220,40 @@ def test_figure_to_png_rejects_bad_dpi():
     fig = plt.figure()
     with pytest.raises(ValueError, match="dpi"):
         plotting.figure_to_png(fig, dpi=0)
+
+
+def _cifar_like(during, final):
+    from hnet_utils.experiments.results import ContinualResult
+    K = len(during)
+    matrix = [[during[j] if j == i else (final[j] if i == K - 1 else during[j]) if j <= i else None
+               for j in range(K)] for i in range(K)]
+    return ContinualResult(config={"benchmark": "split_cifar10_substitute"}, metric="accuracy",
+                           matrix=matrix, wall_time_s=1.0, device="cpu")
+
+
+def test_during_final_bars_draw_one_panel_per_method_and_check_task_counts():
+    a = _cifar_like([80, 60, 61], [79, 60, 60])
+    b = _cifar_like([80, 40, 41], [30, 20, 41])
+    fig = plotting.plot_during_final_bars({"HNET": a, "fine-tuning": b})
+    assert [ax.get_title() for ax in fig.axes] == ["HNET", "fine-tuning"]
+    heights = [p.get_height() for p in fig.axes[1].patches]
+    assert heights == [80, 40, 41, 30, 20, 41]                   # during bars, then final bars
+    with pytest.raises(ValueError, match="same number of tasks"):
+        plotting.plot_during_final_bars({"a": a, "b": _cifar_like([1, 2], [1, 2])})
+    with pytest.raises(ValueError, match="at least one run"):
+        plotting.plot_during_final_bars({})
+    plt.close("all")
+
+
+def test_embedding_predictions_figure_marks_the_right_answers():
+    probs = np.array([[0.7, 0.3], [0.1, 0.9], [0.4, 0.6]])
+    names = [("cat", "dog"), ("dog", "cat"), ("cat", "dog")]
+    fig = plotting.plot_embedding_predictions(np.zeros((4, 4, 3)), probs, names, 0, "cat")
+    bars = fig.axes[1].patches
+    green = [tuple(round(c, 3) for c in b.get_facecolor()[:3]) for b in bars]
+    assert green[0] == green[1] != green[2]                     # tasks 1, 2 say "cat", task 3 "dog"
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert texts == ["cat  70 %", "cat  90 %", "dog  60 %"]
+    with pytest.raises(ValueError, match="class_names must name the labels of 3 tasks"):
+        plotting.plot_embedding_predictions(np.zeros((4, 4, 3)), probs, names[:2], 0, "cat")
+    plt.close("all")

@@ -34,13 +34,36 @@ def infer_task(logits_per_task: torch.Tensor) -> torch.Tensor:
 def all_task_logits(hnet: torch.nn.Module, target: torch.nn.Module, x: torch.Tensor,
                     num_tasks: int | None = None) -> torch.Tensor:
     """Outputs of ``target`` on ``x`` (N, ...) under the weights of the first
-    ``num_tasks`` task embeddings (default: all): shape (T, N, C)."""
+    ``num_tasks`` task embeddings (default: all): shape (T, N, C).
+
+    One batched call: all weight sets from one hypernetwork call, the target
+    vmapped over them. A target with per-task batch-norm statistics
+    (ResNet-32, ``has_task_bn``) needs other buffers per task, so it runs task
+    by task, each with its own statistics (and is left on the last task's).
+    """
     num_tasks = hnet.num_tasks if num_tasks is None else num_tasks
     if not 1 <= num_tasks <= hnet.num_tasks:
         raise ValueError(f"num_tasks must be in [1, {hnet.num_tasks}] (learned embeddings), got {num_tasks}")
     embeddings = torch.stack([hnet.task_embedding(t) for t in range(num_tasks)])
     weights = hnet(embeddings=embeddings)  # (T, n)
+    if getattr(target, "has_task_bn", False):
+        outputs = []
+        for t in range(num_tasks):
+            target.use_task_bn(t)
+            outputs.append(forward_with_weights(target, weights[t], x))
+        return torch.stack(outputs)
     return forward_with_weights(target, weights, x)
+
+
+@torch.no_grad()
+def probabilities_per_embedding(hnet: torch.nn.Module, target: torch.nn.Module,
+                                x: torch.Tensor, num_tasks: int | None = None) -> torch.Tensor:
+    """Class probabilities of every input under every task's generated weights: (T, N, C).
+
+    What each task embedding's network "thinks" an input is; the basis of the
+    widget of notebook 05 (``viz.widgets.EmbeddingPredictions``).
+    """
+    return torch.softmax(all_task_logits(hnet, target, x, num_tasks), dim=-1)
 
 
 def pick(logits_per_task: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:

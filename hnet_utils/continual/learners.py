@@ -27,7 +27,7 @@ from typing import NamedTuple, Protocol, Sequence
 import torch
 import torch.nn.functional as F
 
-from hnet_utils.continual.inference import infer_task, pick
+from hnet_utils.continual.inference import all_task_logits, infer_task, pick
 from hnet_utils.continual.outliers import image_shape, mosaic, uniform_loss
 from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
 from hnet_utils.experiments.configs import ExperimentConfig
@@ -209,25 +209,13 @@ class HnetLearner:
         self.target.use_task_bn(task)
         return forward_with_weights(self.target, self.hnet(task_id=task), x)
 
-    def _outputs_of_all_tasks(self, x: torch.Tensor, seen: int) -> torch.Tensor:
-        """Outputs under the first ``seen`` embeddings: (seen, N, C).
-
-        One batched call: all weight sets from one hypernetwork call, the target
-        vmapped over them. A target with per-task batch-norm statistics
-        (ResNet-32) needs other buffers per task, so it runs task by task.
-        """
-        if self.target.has_task_bn:
-            return torch.stack([self._outputs(x, t) for t in range(seen)])
-        embeddings = torch.stack([self.hnet.task_embedding(t) for t in range(seen)])
-        return forward_with_weights(self.target, self.hnet(embeddings=embeddings), x)
-
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task: int, seen: int) -> Prediction:
         """CL1 and regression: the weights of ``task``. CL2/CL3: HNET+ENT over ``seen`` tasks."""
         if self.regression or self.cfg.scenario == 1:
             out = self._outputs(x, task)
             return Prediction(out if self.regression else out.argmax(-1), None)
-        logits = self._outputs_of_all_tasks(x, seen)  # (seen, N, C)
+        logits = all_task_logits(self.hnet, self.target, x, seen)  # (seen, N, C)
         tasks = infer_task(logits)                     # (N,)
         labels = pick(logits, tasks).argmax(-1)        # (N,) within-task class
         if self.cfg.scenario == 3:

@@ -44,6 +44,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from hnet_utils.continual.inference import all_task_logits, pick
 from hnet_utils.continual.learners import Batch, HnetLearner, Prediction
 from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
 from hnet_utils.experiments.configs import ExperimentConfig
@@ -323,8 +324,8 @@ class TirLearner(HnetLearner):
     def predict(self, x: torch.Tensor, task: int, seen: int) -> Prediction:
         """Infer the task, then classify with that task's generated weights (one batched call)."""
         tasks = self.infer_task(x, seen)                                      # (N,)
-        logits = self._outputs_of_all_tasks(x, seen)                          # (seen, N, C)
-        labels = logits[tasks, torch.arange(x.shape[0], device=x.device)].argmax(-1)
+        logits = all_task_logits(self.hnet, self.target, x, seen)             # (seen, N, C)
+        labels = pick(logits, tasks).argmax(-1)
         if self.cfg.scenario == 3:
             labels = tasks * self.classes + labels
         return Prediction(labels, tasks)

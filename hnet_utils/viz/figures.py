@@ -768,6 +768,74 @@ def plot_during_and_final(result: ContinualResult, ax=None, title: str = ""):
     return ax.figure
 
 
+def plot_during_final_bars(results: Mapping[str, ContinualResult], title: str = "", size=(9.0, 3.4)):
+    """One panel per method: per task, accuracy right after learning it ("during", light bar)
+    and after the last task ("final", dark bar), as in the paper's Split CIFAR figure.
+
+    ``results``: ``{method label: ContinualResult}`` of runs on the same tasks.
+    """
+    if not results:
+        raise ValueError("results must hold at least one run")
+    counts = {len(r.final) for r in results.values()}
+    if len(counts) != 1:
+        raise ValueError(f"all runs must have learned the same number of tasks, got {sorted(counts)}")
+    fig, axes = plt.subplots(1, len(results), figsize=size, sharey=True, squeeze=False)
+    for ax, (label, r) in zip(axes[0], results.items()):
+        tasks = np.arange(1, len(r.final) + 1)
+        ax.bar(tasks - 0.2, r.during, 0.4, color=task_color(0), alpha=0.45, label="during")
+        ax.bar(tasks + 0.2, r.final, 0.4, color=task_color(0), label="final")
+        ax.set_title(label, fontsize=10)
+        ax.set_xticks(tasks)
+        ax.set_xlabel("task")
+        ax.set_ylim(0, 100)
+    axes[0, 0].set_ylabel("test accuracy (%)")
+    axes[0, 0].legend(loc="lower left", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_predictions(image: np.ndarray, probabilities: np.ndarray,
+                               class_names: Sequence[Sequence[str]], true_task: int,
+                               true_name: str, title: str = ""):
+    """An image and what the network of every task embedding predicts for it.
+
+    Args:
+        image: (H, W, 3) values in [0, 1], as shown.
+        probabilities: (T, C) class probabilities under embedding 0..T-1.
+        class_names: per task, the name of each of its C labels.
+        true_task: the task the image belongs to (its bar is outlined).
+        true_name: the image's class; a bar is green where the prediction names it.
+    """
+    probabilities = _as_array(probabilities, "probabilities", 2)
+    T = probabilities.shape[0]
+    if len(class_names) < T:
+        raise ValueError(f"class_names must name the labels of {T} tasks, got {len(class_names)}")
+    fig, (ax_img, ax) = plt.subplots(1, 2, figsize=(8.4, 0.45 * T + 1.6),
+                                     gridspec_kw={"width_ratios": [1, 2.6]})
+    ax_img.imshow(np.clip(image, 0, 1), interpolation="nearest")
+    ax_img.set_xticks([])
+    ax_img.set_yticks([])
+    ax_img.set_title(f"a test image of task {true_task + 1}\nclass: {true_name}", fontsize=9)
+    best = probabilities.argmax(1)
+    names = [class_names[t][best[t]] for t in range(T)]
+    colors = ["#2a9d8f" if name == true_name else "#b0b0b0" for name in names]
+    rows = np.arange(T)
+    bars = ax.barh(rows, probabilities.max(1), color=colors)
+    bars[true_task].set_edgecolor("black")
+    bars[true_task].set_linewidth(2)
+    for t in range(T):
+        ax.text(0.01, t, f"{names[t]}  {100 * probabilities[t, best[t]]:.0f} %", va="center", fontsize=9)
+    ax.set_yticks(rows, [f"embedding of task {t + 1}" for t in range(T)], fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability of the predicted class")
+    ax.set_title(title or "each task's network: its most likely class (green: right)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_beta_tradeoff(rows: Sequence[Mapping[str, Any]], beta: float, fig=None):
     """Left: per-task accuracy for one β (during vs final). Right: averages against β."""
     chosen = [r for r in rows if math.isclose(r["beta"], beta, rel_tol=1e-9, abs_tol=1e-12)]

@@ -29,6 +29,7 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
+from hnet_utils.continual.inference import probabilities_per_embedding
 from hnet_utils.continual.learners import build_hnet, build_target
 from hnet_utils.continual.training import make_benchmark_for, train_continual
 from hnet_utils.experiments.configs import ExperimentConfig, describe_config, validate_config
@@ -38,8 +39,8 @@ from hnet_utils.viz.embedding_space import (EmbeddingSnapshot, EmbeddingSpaceMon
                                             benchmark_tasks_data, plane_snapshot)
 from hnet_utils.viz.figures import (DISPLAY_DPI, EmbeddingHeatmapFigure, FitRecorder, figure_to_png,
                                     metric_table, parameter_table, plot_beta_tradeoff, plot_plane,
-                                    plot_compression_curve, plot_fits_after_each_task, png_width,
-                                    regression_data)
+                                    plot_compression_curve, plot_embedding_predictions,
+                                    plot_fits_after_each_task, png_width, regression_data)
 
 #: β values offered by the explorer's slider (0 = no regulariser).
 BETA_CHOICES = (0.0, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0)
@@ -935,3 +936,70 @@ class EmbeddingProbe(_Displayable):
             return False
         return check_first_step_worse(self.path_eval, task, threshold, answer, metric=self.metric,
                                       tolerance=tolerance)
+
+
+class EmbeddingPredictions(_Displayable):
+    """Pick a test image of any task; see what the network of every task embedding predicts.
+
+    Notebook 05: on the CIFAR substitute the same kind of photo means a
+    different thing to each task (another view, other label names). Only the
+    embedding of the image's own task should name its class; the others
+    answer in their own tasks' terms. Thin layer over
+    ``inference.probabilities_per_embedding`` and ``figures.plot_embedding_predictions``.
+
+    Args:
+        hnet, target: a trained hypernetwork and its target network.
+        benchmark: the benchmark they were trained on (its test images and
+            class names; ``info["normalisation"]`` to show the images).
+
+    Controls (public, so code can drive them): ``task`` (whose test images),
+    ``index`` (which image). Output ``image`` (PNG); ``last`` holds the latest
+    (T, C) probabilities.
+    """
+
+    def __init__(self, hnet, target, benchmark, dpi: int = DISPLAY_DPI):
+        import torch
+
+        if hnet.num_tasks < 1:
+            raise ValueError("hnet has no task embeddings yet: train at least one task first")
+        if benchmark.kind != "classification" or len(benchmark.input_shape) != 3:
+            raise ValueError(f"EmbeddingPredictions needs an image classification benchmark, got "
+                             f"{benchmark.name!r} with inputs {benchmark.input_shape}")
+        note = benchmark.info.get("normalisation", {})
+        note = note.get("CIFAR-10", note)
+        if "mean" not in note:
+            raise ValueError(f"benchmark {benchmark.name!r} records no normalisation to undo for display")
+        self._mean = torch.tensor(note["mean"]).view(3, 1, 1)
+        self._std = torch.tensor(note["std"]).view(3, 1, 1)
+        self.hnet, self.target, self.benchmark, self.dpi = hnet, target, benchmark, dpi
+        T = hnet.num_tasks
+        style = {"description_width": "initial"}
+        self.task = widgets.Dropdown(options=[(f"task {t + 1}: {benchmark.tasks[t].name}", t) for t in range(T)],
+                                     value=0, description="image of", style=style,
+                                     layout=widgets.Layout(width="420px"))
+        self.index = widgets.IntSlider(value=0, min=0, max=benchmark.tasks[0].num_samples("test") - 1,
+                                       description="test image", style=style,
+                                       layout=widgets.Layout(width="420px"))
+        self.image = widgets.Image(format="png")
+        self.last = None
+        self.task.observe(self._on_task, names="value")
+        self.index.observe(lambda _: self.update(), names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.task, self.index]), self.image])
+        self.update()
+
+    def _on_task(self, _change) -> None:
+        self.index.max = self.benchmark.tasks[self.task.value].num_samples("test") - 1
+        self.update()
+
+    def update(self) -> None:
+        """Predict the chosen image under every embedding and redraw."""
+        import torch
+
+        task = self.benchmark.tasks[self.task.value]
+        x, y = task.batch("test", torch.tensor([self.index.value]))
+        self.last = probabilities_per_embedding(self.hnet, self.target, x)[:, 0].numpy()   # (T, C)
+        shown = (x[0] * self._std + self._mean).permute(1, 2, 0).numpy()
+        names = [t.class_names for t in self.benchmark.tasks[:self.hnet.num_tasks]]
+        fig = plot_embedding_predictions(shown, self.last, names, self.task.value,
+                                         task.class_names[int(y[0])])
+        show_png(self.image, figure_to_png(fig, dpi=self.dpi))
