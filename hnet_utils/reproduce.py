@@ -15,8 +15,11 @@ A run is *done* when its results file exists and holds the planned
 configuration (the device aside); done runs are skipped, so after an
 interruption the command picks up at the first run that is not done. A run
 killed half-way leaves no results file (the file is written at the end,
-through a temporary file and ``os.replace``), and it restarts from its first
-task: resuming inside a run, from its last finished task, is not implemented.
+through a temporary file and ``os.replace``). It resumes after its last
+finished task: after every task the run's state is written to
+``results/.progress/<run>.resume.pt`` (``continual/resume.py``), and the next
+attempt continues from it with the same results as an uninterrupted run. The
+replay methods cannot resume yet; they restart from their first task.
 
 Fast mode (``HNET_FAST=1``) trains every planned run with its preset's fast
 variant and writes into a temporary folder, never into ``results/``.
@@ -33,7 +36,7 @@ from pathlib import Path
 
 from hnet_utils import settings
 from hnet_utils.experiments import plan as planning
-from hnet_utils.experiments.configs import METHODS
+from hnet_utils.experiments.configs import METHODS, REPLAY_METHODS
 from hnet_utils.files import atomic_write_text
 
 MAKE_TABLES = settings.REPO_ROOT / "scripts" / "make_tables.py"
@@ -97,7 +100,8 @@ def describe_plan(runs, folder: Path, fast: bool, step_times,
         shown = status if status in ("done", "missing") else "rerun: " + status
         note = planning.interrupted_note(run, folder, fast)
         if note:
-            shown += f" ({note}; restarts from task 1)"
+            resumable = planning.resume_path(run, folder).is_file()
+            shown += f" ({note}; {'resumes there' if resumable else 'restarts from task 1'})"
         lines.append(f"{i:4d}/{len(runs)}  {run.name:<{width}}  {shown:<8}  {estimate}")
     summary = {"runs": len(runs), "done": done, "to_run": len(runs) - done,
                "estimated_s": todo_s, "without_estimate": unknown}
@@ -233,14 +237,15 @@ def main(argv: list[str] | None = None) -> int:
                 row = [v for v in state.matrix[state.task] if v is not None]
                 print(f"  [run {i}/{len(todo)}] task {state.task + 1}/{K} done, mean over seen "
                       f"tasks {sum(row) / len(row):.4g}", flush=True)
-                # a note for the plan, not a checkpoint: an interrupted run restarts from task 1
+                # a note for the plan; the state to resume from is in resume_file
                 write_json_atomically({"config": state.config.to_dict(),
                                        "tasks_done": state.task + 1, "num_tasks": K,
                                        "matrix_so_far": state.matrix}, progress_file)
 
+        resume_file = planning.resume_path(run, folder) if run.method not in REPLAY_METHODS else None
         try:
             result = train_continual(cfg, callback=report, callback_every=10**9,
-                                     progress=not args.no_progress)
+                                     progress=not args.no_progress, resume_file=resume_file)
         except Exception as err:  # e.g. data not available: report it, go on with the next run
             failed.append(run.name)
             print(f"  [run {i}/{len(todo)}] {run.name} FAILED: {type(err).__name__}: {err}",
@@ -248,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         path = write_json_atomically(result.to_dict(), folder / run.filename)
         progress_file.unlink(missing_ok=True)
+        if resume_file is not None:
+            resume_file.unlink(missing_ok=True)  # the results are safe: nothing left to resume
         try:
             progress_file.parent.rmdir()  # only when no other run left a note
         except OSError:

@@ -166,11 +166,16 @@ def test_a_run_killed_half_way_leaves_no_results_file(monkeypatch, capsys, tmp_p
     assert not (tmp_path / "regression_hnet_cl1.json").exists()
     capsys.readouterr()
     reproduce.main(args + ["--dry-run"])
-    assert "unfinished after task 1 of 3: interrupted, or running now; restarts from task 1" in capsys.readouterr().out
+    assert "unfinished after task 1 of 3: interrupted, or running now; resumes there" in capsys.readouterr().out
+    assert (tmp_path / ".progress" / "regression_hnet_cl1.resume.pt").is_file()
     monkeypatch.setattr("hnet_utils.continual.training.train_continual", real)
     reproduce.main(args)
-    assert ContinualResult.load(tmp_path / "regression_hnet_cl1.json").config["num_tasks"] == 3
+    resumed = ContinualResult.load(tmp_path / "regression_hnet_cl1.json")
+    assert resumed.config["num_tasks"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["regression_hnet_cl1.json"]
+    whole_dir = tmp_path.parent / (tmp_path.name + "-whole")    # the same run, never interrupted
+    reproduce.main(args[:-1] + [str(whole_dir)])
+    assert ContinualResult.load(whole_dir / "regression_hnet_cl1.json").matrix == resumed.matrix
 
 
 def reproduce_training():

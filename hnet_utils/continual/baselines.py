@@ -157,3 +157,29 @@ class TargetLearner:
         if self.cfg.method == "scratch":
             return {"task_targets": self.task_targets}
         return {"target": self.target}
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs after a finished task: the network(s), EWC / SI state."""
+        state = {"target": self.target.state_dict(),
+                 "task_targets": [net.state_dict() for net in self.task_targets]}
+        if self.ewc is not None:
+            state["ewc_terms"] = [[anchor, fisher] for anchor, fisher in self.ewc.terms]
+        if self.si is not None:
+            state["si"] = {"omega": self.si.omega, "anchor": self.si.anchor,
+                           "has_anchor": self.si.has_anchor}
+        return state
+
+    def load_state_dict(self, state: dict, tasks_done: int) -> None:
+        """Restore :meth:`state_dict` on a fresh learner, as after ``tasks_done`` tasks."""
+        self.target.load_state_dict(state["target"])
+        self.task_targets = []
+        for net_state in state["task_targets"]:
+            net = self.make_target()
+            net.load_state_dict(net_state)
+            self.task_targets.append(net.eval())
+        if self.ewc is not None:
+            self.ewc.terms = [(anchor, fisher) for anchor, fisher in state["ewc_terms"]]
+        if self.si is not None:
+            for key in ("omega", "anchor"):
+                getattr(self.si, key).update(state["si"][key])
+            self.si.has_anchor = state["si"]["has_anchor"]

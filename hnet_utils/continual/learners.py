@@ -78,6 +78,10 @@ class Learner(Protocol):
     def models(self) -> dict:
         """The modules to checkpoint, by name."""
 
+    # optional: learners that can resume a run after a finished task (continual/resume.py)
+    # def state_dict(self) -> dict: everything learned so far, tensors and plain values only
+    # def load_state_dict(self, state: dict, tasks_done: int) -> None: the inverse, on a fresh learner
+
 
 # ----------------------------------------------------------------------- building
 
@@ -225,3 +229,15 @@ class HnetLearner:
     def models(self) -> dict:
         """Modules to checkpoint (the target holds only batch-norm statistics of interest)."""
         return {"hnet": self.hnet, "target": self.target}
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs after a finished task: θ_h, the embeddings, BN statistics."""
+        return {"hnet": self.hnet.state_dict(), "target": self.target.state_dict()}
+
+    def load_state_dict(self, state: dict, tasks_done: int) -> None:
+        """Restore :meth:`state_dict` on a fresh learner, as after ``tasks_done`` tasks."""
+        assert self.hnet.num_tasks == 0, "load_state_dict expects a fresh learner"
+        for _ in range(tasks_done):
+            self.hnet.add_task()
+        self.hnet.load_state_dict(state["hnet"])
+        self.target.load_state_dict(state["target"])

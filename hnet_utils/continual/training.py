@@ -15,6 +15,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 
 from hnet_utils.continual.baselines import TargetLearner
 from hnet_utils.continual.learners import HnetLearner, Learner, build_target
+from hnet_utils.continual.resume import can_resume, load_progress, restore, save_progress
 from hnet_utils.data.augment import random_crop_flip
 from hnet_utils.data.benchmarks import Benchmark, make_benchmark
 from hnet_utils.experiments.configs import ExperimentConfig, validate_config
@@ -88,6 +90,14 @@ class BatchSampler:
         part = self._order[self._pos:self._pos + k]
         self._pos += len(part)
         return part
+
+    def state(self) -> list:
+        """Where the sampler is: ``[order of the current epoch, position in it]`` (for resuming)."""
+        return [self._order, self._pos]
+
+    def set_state(self, state: list) -> None:
+        """Continue from a :meth:`state`."""
+        self._order, self._pos = state
 
     def next(self) -> torch.Tensor:
         """The next batch of ``min(batch_size, len(indices))`` indices."""
@@ -237,7 +247,8 @@ def resolve_device(name: str | None) -> torch.device:
 
 def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
                     callback: Callable[[TrainState], None] | None = None,
-                    callback_every: int = 100, progress: bool = True) -> ContinualResult:
+                    callback_every: int = 100, progress: bool = True,
+                    resume_file: str | Path | None = None) -> ContinualResult:
     """Learn the tasks of ``cfg`` one after the other and evaluate after each.
 
     Args:
@@ -247,6 +258,11 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
         callback: ``callback(TrainState)`` every ``callback_every`` steps and
             at the end of every task.
         progress: show ``tqdm`` progress bars.
+        resume_file: where to keep the state after every finished task
+            (``continual/resume.py``); if it holds the state of an interrupted
+            run of ``cfg``, training continues after its last finished task,
+            with the same results as an uninterrupted run. The caller deletes
+            it when the results are safe. None: no resuming.
 
     Returns:
         A :class:`ContinualResult` with the trained models attached
@@ -269,6 +285,12 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
                 for i, t in enumerate(tasks)]
     learner = make_learner(cfg, benchmark, device, generator, train_idx)
     samplers = [BatchSampler(idx, cfg.batch_size, generator) for idx in train_idx]
+    saved = None
+    if resume_file is not None:
+        if not can_resume(learner):
+            raise ValueError(f"method {cfg.method!r} cannot resume after a finished task "
+                             "(its learner has no state_dict); run it without resume_file")
+        saved = load_progress(Path(resume_file), cfg)
 
     def next_batch(j: int):
         x, y = tasks[j].batch("train", samplers[j].next())
@@ -277,8 +299,14 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
 
     matrix: list[list[float | None]] = [[None] * K for _ in range(K)]
     inferred: list[float | None] = [None] * K
-    global_step, loss = 0, torch.tensor(float("nan"))
-    for t in range(K):
+    global_step, loss, first, earlier_s = 0, torch.tensor(float("nan")), 0, 0.0
+    if saved is not None:
+        restore(saved, generator, samplers, learner)
+        matrix, inferred = saved["matrix"], saved["inferred"]
+        first, earlier_s = saved["tasks_done"], saved["wall_time_s"]
+        if progress:
+            print(f"resuming after task {first} of {K} from {resume_file}")
+    for t in range(first, K):
         learner.start_task(t)
         steps = steps_per_task(cfg, len(train_idx[t]))
         bar = tqdm(range(1, steps + 1), desc=f"{cfg.method} task {t + 1}/{K}",
@@ -296,6 +324,9 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
         for j in range(t + 1):
             matrix[t][j], inferred[j] = evaluate_task(learner, benchmark, j, t + 1, test_idx[j],
                                                       cfg.scenario, cfg.eval_batch_size, device)
+        if resume_file is not None and t + 1 < K:  # before the callback, which may stop the run
+            save_progress(Path(resume_file), cfg, t + 1, matrix, inferred,
+                          earlier_s + time.perf_counter() - start_time, generator, samplers, learner)
         if callback is not None:
             callback(TrainState("task_end", t, steps, global_step, float(loss), learner.hnet,
                                 learner.target, benchmark, cfg, matrix=[row[:] for row in matrix],
@@ -303,7 +334,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
 
     result = ContinualResult(
         config=cfg.to_dict(), metric="mse" if benchmark.kind == "regression" else "accuracy",
-        matrix=matrix, wall_time_s=time.perf_counter() - start_time,
+        matrix=matrix, wall_time_s=earlier_s + time.perf_counter() - start_time,
         device=describe_device(device),
         task_inference_accuracy=None if inferred[0] is None else [float(v) for v in inferred],
         data={"source": benchmark.source, "label": benchmark.data_label, "kind": benchmark.kind,

@@ -201,10 +201,17 @@ def progress_path(run: PlannedRun, folder: Path = RESULTS_DIR) -> Path:
     return Path(folder) / PROGRESS_DIR / run.filename
 
 
+def resume_path(run: PlannedRun, folder: Path = RESULTS_DIR) -> Path:
+    """Where a run in progress keeps its state after each finished task (``continual/resume.py``;
+    deleted when its results file is written)."""
+    return Path(folder) / PROGRESS_DIR / (run.name + ".resume.pt")
+
+
 def interrupted_note(run: PlannedRun, folder: Path = RESULTS_DIR, fast: bool = False) -> str | None:
     """``"unfinished after task k of K ..."`` when an attempt of ``run`` (same configuration)
     noted k finished tasks and wrote no results file: it was interrupted, or is running in
-    another process. Else None. An interrupted run restarts from its first task."""
+    another process. Else None. An interrupted run resumes after its last finished task when
+    its method can (:func:`resume_path`), else it restarts from its first task."""
     path = progress_path(run, folder)
     if not path.is_file():
         return None

@@ -1,0 +1,57 @@
+"""Resuming a run after its last finished task (continual/resume.py): an interrupted run,
+continued from its resume file, ends with the results of an uninterrupted one."""
+
+import pytest
+import torch
+
+from hnet_utils.continual.resume import load_progress
+from hnet_utils.continual.training import train_continual
+from hnet_utils.data.benchmarks import split_mnist
+from hnet_utils.experiments.configs import preset_config
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_after(task):
+    def callback(state):
+        if state.event == "task_end" and state.task == task:
+            raise Interrupt
+    return callback
+
+
+@pytest.fixture(scope="module")
+def bench(mnist_mini):
+    return split_mnist(mnist=mnist_mini)
+
+
+@pytest.mark.parametrize("method", ["hnet", "finetune", "scratch", "ewc", "si"])
+def test_interrupted_run_resumes_with_the_same_results(bench, method, tmp_path):
+    cfg = preset_config("split_mnist", "paper", fast=True, method=method, num_tasks=3, iterations=20)
+    whole = train_continual(cfg, benchmark=bench, progress=False)
+    resume = tmp_path / "run.resume.pt"
+    with pytest.raises(Interrupt):          # killed at the end of task 2...
+        train_continual(cfg, benchmark=bench, progress=False, resume_file=resume, callback=stop_after(1))
+    assert load_progress(resume, cfg)["tasks_done"] == 2          # ...the file holds tasks 1-2
+    torch.manual_seed(1234)                 # the global RNG state of the new process is irrelevant
+    resumed = train_continual(cfg, benchmark=bench, progress=False, resume_file=resume)
+    assert resumed.matrix == whole.matrix
+
+
+def test_resume_file_of_another_configuration_is_refused(bench, tmp_path):
+    cfg = preset_config("split_mnist", "paper", fast=True, num_tasks=2, iterations=5)
+    resume = tmp_path / "run.resume.pt"
+    with pytest.raises(Interrupt):
+        train_continual(cfg, benchmark=bench, progress=False, resume_file=resume, callback=stop_after(1))
+    with pytest.raises(ValueError, match="belongs to another configuration .*beta"):
+        train_continual(cfg.replace(beta=0.5), benchmark=bench, progress=False, resume_file=resume)
+    resume.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read the resume file"):
+        train_continual(cfg, benchmark=bench, progress=False, resume_file=resume)
+
+
+def test_replay_methods_say_they_cannot_resume(bench, tmp_path):
+    cfg = preset_config("split_mnist", "paper", fast=True, method="hnet_r", scenario=2, num_tasks=2)
+    with pytest.raises(ValueError, match="cannot resume"):
+        train_continual(cfg, benchmark=bench, progress=False, resume_file=tmp_path / "r.pt")
