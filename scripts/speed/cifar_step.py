@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import statistics
 import time
 
 import torch
@@ -36,6 +34,7 @@ import torch
 from hnet_utils.continual import training
 from hnet_utils.data.augment import random_crop_flip
 from hnet_utils.experiments.configs import preset_config
+from timing import interleaved_ms
 
 PRESETS = {"resnet32": "paper", "zenke": "paper_zenke"}
 
@@ -82,17 +81,9 @@ def main() -> None:
         setups[target, "hnet"] = Setup(cfg, bench, 0, x, y)
         setups[target, "regularised"] = Setup(cfg, bench, 1, random_crop_flip(x1), y1)
 
-    times = {key: [] for key in setups}
-    order, shuffler = list(setups), random.Random(0)
-    for round_ in range(args.warmup + args.rounds):
-        shuffler.shuffle(order)
-        for key in order:
-            start = time.perf_counter()
-            setups[key].step()
-            if round_ >= args.warmup:
-                times[key].append(1000 * (time.perf_counter() - start))
-    step_ms = {t: {kind: round(statistics.median(times[t, kind]), 1)
-                   for kind in ("plain", "hnet", "regularised")} for t in args.targets}
+    medians = interleaved_ms({key: setup.step for key, setup in setups.items()}, args.warmup, args.rounds)
+    step_ms = {t: {kind: round(medians[t, kind], 1) for kind in ("plain", "hnet", "regularised")}
+               for t in args.targets}
 
     eval_ms = {}
     for target in args.targets:   # all 6 tasks' embeddings, 500 test images each

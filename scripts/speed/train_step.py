@@ -30,7 +30,6 @@ import argparse
 import inspect
 import json
 import os
-import random
 import statistics
 import time
 
@@ -41,6 +40,7 @@ from hnet_utils.continual import learners, training
 from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
 from hnet_utils.experiments.configs import preset_config
 from hnet_utils.networks.targets import forward_with_weights
+from timing import interleaved_ms
 
 #: test images per task of the full datasets (for the evaluation estimate)
 FULL_TEST_SIZE = {"permuted_mnist": 10_000, "split_mnist": 2_000}
@@ -139,17 +139,9 @@ def main() -> None:
         setups[name, "regularised"] = reg
         setups[name, "isolated"] = IsolatedSetup(cfg, bench, args.old_tasks, reg.learner.optimizer)
 
-    times = {key: [] for key in setups}
-    order, shuffler = list(setups), random.Random(0)
-    for round_ in range(args.warmup + args.rounds):
-        shuffler.shuffle(order)
-        for key in order:
-            start = time.perf_counter()
-            setups[key].step()
-            if round_ >= args.warmup:
-                times[key].append(1000 * (time.perf_counter() - start))
-    step_ms = {name: {kind: round(statistics.median(times[name, kind]), 2)
-                      for kind in ("plain", "regularised", "isolated")} for name in args.benchmarks}
+    medians = interleaved_ms({key: setup.step for key, setup in setups.items()}, args.warmup, args.rounds)
+    step_ms = {name: {kind: round(medians[name, kind], 2) for kind in ("plain", "regularised", "isolated")}
+               for name in args.benchmarks}
 
     estimate = {}
     print(f"\n{'benchmark':<16}{'plain':>8}{'reg.':>8}{'isol.':>8}{'reg/plain':>11}{'reg/isol':>10}"
