@@ -25,9 +25,15 @@ def test_plan_lists_every_benchmark_method_and_scenario_with_three_seeds():
         for method in ("hnet", "finetune", "scratch"):
             assert (group, method, 1) in cells
     assert ("permuted_mnist_100", "hnet", 1) in cells
+    for method in ("hnet", "finetune", "scratch"):
+        assert ("split_cifar10_substitute", method, 1) in cells
+    assert any(r.tag == "beta0" for r in plan if r.group == "split_cifar10_substitute")
     # replay methods appear only once the package implements them
     assert all(r.method in METHODS for r in plan)
-    for cell in cells:
+    # the runs notebook 02 loads: one seed, as the notebook trains them, in their own folder
+    notebook = [r for r in plan if r.group == "notebook02"]
+    assert len(notebook) == 13 and all(r.seed == 0 and r.filename.startswith("notebooks/") for r in notebook)
+    for cell in cells - {(r.group, r.method, r.scenario) for r in notebook}:
         seeds = sorted(r.seed for r in plan if (r.group, r.method, r.scenario) == cell)
         assert len(seeds) >= 3
     names = [r.filename for r in plan]

@@ -372,3 +372,15 @@ def test_embedding_explorer_trains_with_the_sliders_settings(split_mini):
         widgets.EmbeddingExplorer(base, split_mini, data[:1])
     with pytest.raises(ValueError, match="embedding_dims"):
         widgets.EmbeddingExplorer(base, split_mini, data, embedding_dims=(1,))
+
+
+def test_train_or_load_uses_a_recorded_run_only_of_the_same_configuration(tmp_path, capsys):
+    from hnet_utils.experiments.studies import train_or_load
+    cfg = preset_config("regression", "paper", fast=True, iterations=5)
+    trained = train_or_load(cfg, progress=False, recorded=tmp_path)        # nothing recorded yet
+    assert "training it now" in capsys.readouterr().out
+    trained.save(tmp_path / "run.json")
+    loaded = train_or_load(cfg, progress=False, recorded=tmp_path)
+    assert "loaded" in capsys.readouterr().out and loaded.matrix == trained.matrix
+    other = train_or_load(cfg.replace(beta=0.5), progress=False, recorded=tmp_path)
+    assert "training it now" in capsys.readouterr().out and other.config["beta"] == 0.5

@@ -42,6 +42,18 @@ CIFAR_METHODS = ("hnet", "finetune", "scratch")
 #: The hypernetwork without its regulariser, beside them on the CIFAR substitute (notebook 05).
 NO_REGULARISER = dict(beta=0.0)
 
+#: Where the runs that notebooks load instead of training live (a sub-folder of results/):
+#: notebook 02's full mode would take half an hour on a laptop CPU if it trained them all.
+NOTEBOOK_FOLDER = "notebooks"
+#: Notebook 02: the baselines beside its HNET run (preset ``teaching``) ...
+NOTEBOOK02_BASELINES = ("finetune", "ewc", "si")
+#: ... the hypernetwork sizes of its compression sweep (preset ``teaching_sweep``) ...
+NOTEBOOK02_COMPRESSION = (dict(chunk_size=1000, hnet_hidden=(8, 8)), dict(chunk_size=2000, hnet_hidden=(16, 16)),
+                          dict(chunk_size=4000, hnet_hidden=(24, 24)), dict(chunk_size=8000, hnet_hidden=(32, 32)),
+                          dict(chunk_size=8000, hnet_hidden=(64, 64)))
+#: ... and the β values of its stability/plasticity sweep (preset ``teaching_sweep``).
+NOTEBOOK02_BETAS = (0.0, 0.003, 0.03, 0.3, 3.0)
+
 #: PermutedMNIST-100, the long-sequence result (docs/method.md §4).
 PERMUTED_100 = dict(num_tasks=100, embedding_dim=128, chunk_embedding_dim=12,
                     hnet_hidden=(200, 250, 350), hnet_activation="relu", chunk_size=7500,
@@ -66,6 +78,7 @@ class PlannedRun:
     preset: str = "paper"
     tag: str = ""
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    subfolder: str = ""  # e.g. NOTEBOOK_FOLDER: a sub-folder of the results folder
 
     def config(self, fast: bool = False) -> ExperimentConfig:
         """The run's configuration (``fast``: the preset's fast variant, for smoke tests)."""
@@ -77,13 +90,14 @@ class PlannedRun:
 
     @property
     def filename(self) -> str:
-        """``<benchmark>_<method>_cl<s>[_<tag>][_seed<N>].json``, as the files in ``results/``."""
+        """``[<subfolder>/]<benchmark>_<method>_cl<s>[_<tag>][_seed<N>].json``, as the files in ``results/``."""
         parts = [self.benchmark, self.method, f"cl{self.scenario}"]
         if self.tag:
             parts.append(self.tag)
         if self.seed:
             parts.append(f"seed{self.seed}")
-        return "_".join(parts) + ".json"
+        name = "_".join(parts) + ".json"
+        return f"{self.subfolder}/{name}" if self.subfolder else name
 
     @property
     def name(self) -> str:
@@ -126,6 +140,7 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
     add("split_mnist", "split_mnist", MNIST_METHODS, (1, 2, 3))
     add("permuted_mnist", "permuted_mnist", MNIST_METHODS, (1, 2, 3))
     add("permuted_mnist_100", "permuted_mnist", ("hnet",), (1,), tag="100tasks", **PERMUTED_100)
+    runs.extend(notebook02_runs())
     add("split_cifar10_substitute", "split_cifar10_substitute", CIFAR_METHODS, (1,), preset="teaching")
     add("split_cifar10_substitute", "split_cifar10_substitute", ("hnet",), (1,), preset="teaching",
         tag="beta0", **NO_REGULARISER)
@@ -133,6 +148,43 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
     add("split_cifar10_100_zenke", "split_cifar10_100", CIFAR_METHODS, (1,), preset="paper_zenke",
         tag="zenke")
     return runs
+
+
+def notebook02_runs() -> list[PlannedRun]:
+    """The runs notebook 02 loads in full mode (seed 0; group ``notebook02``): its baselines,
+    compression sweep, β sweep and 30-task run. A run whose configuration equals an earlier
+    one (the β of the sweep's base is a compression variant) is listed once."""
+    runs = [PlannedRun("notebook02", "permuted_mnist", m, 1, 0, "teaching", "", {}, NOTEBOOK_FOLDER)
+            for m in NOTEBOOK02_BASELINES]
+    for v in NOTEBOOK02_COMPRESSION:
+        tag = f"chunk{v['chunk_size']}_hidden{v['hnet_hidden'][0]}"
+        runs.append(PlannedRun("notebook02", "permuted_mnist", "hnet", 1, 0, "teaching_sweep", tag, v,
+                               NOTEBOOK_FOLDER))
+    for beta in NOTEBOOK02_BETAS:
+        runs.append(PlannedRun("notebook02", "permuted_mnist", "hnet", 1, 0, "teaching_sweep",
+                               f"beta{beta:g}", {"beta": beta}, NOTEBOOK_FOLDER))
+    runs.append(PlannedRun("notebook02", "permuted_mnist", "hnet", 1, 0, "teaching_long", "long", {},
+                           NOTEBOOK_FOLDER))
+    unique, seen = [], set()
+    for run in runs:
+        key = json.dumps(run.config().to_dict(), sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(run)
+    return unique
+
+
+def find_result(cfg: ExperimentConfig, folder: Path) -> Path | None:
+    """The results file in ``folder`` that holds ``cfg`` (device aside), or None."""
+    wanted = comparable(cfg.to_dict())
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            stored = json.loads(path.read_text())["config"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if comparable(stored) == wanted:
+            return path
+    return None
 
 
 def groups(plan: Sequence[PlannedRun]) -> list[str]:

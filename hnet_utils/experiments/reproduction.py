@@ -256,8 +256,7 @@ def compression_rows(results: Mapping[str, ContinualResult]) -> list[dict[str, A
 
     The models are rebuilt from the stored configuration (untrained: only their sizes matter).
     """
-    from hnet_utils.continual.learners import build_hnet, build_target
-    from hnet_utils.networks.hypernet import count_parameters
+    from hnet_utils.experiments.studies import hypernetwork_size
 
     rows, seen = [], {}
     for name, r in results.items():
@@ -268,13 +267,7 @@ def compression_rows(results: Mapping[str, ContinualResult]) -> list[dict[str, A
             "benchmark", "num_tasks", "target_hidden", "target", "hnet_type", "embedding_dim",
             "chunk_embedding_dim", "chunk_size", "hnet_hidden")}, sort_keys=True)
         if arch not in seen:
-            target = build_target(cfg, tuple(r.data["input_shape"]), r.data["classes_per_task"])
-            h = build_hnet(cfg, target)
-            for _ in range(cfg.num_tasks):
-                h.add_task()
-            total = count_parameters(h)["total"]
-            n = sum(p.numel() for p in target.parameters())
-            seen[arch] = (total, n)
+            seen[arch] = hypernetwork_size(cfg, r.data["input_shape"], r.data["classes_per_task"])
         total, n = seen[arch]
         rows.append({"file": name, "benchmark": cfg.benchmark, "scenario": cfg.scenario,
                      "num_tasks": cfg.num_tasks, "hnet_params": total, "target_params": n,

@@ -31,17 +31,36 @@ from hnet_utils.continual.learners import build_hnet, build_target
 from hnet_utils.continual.regularizer import OutputRegularizer
 from hnet_utils.continual.training import train_continual
 from hnet_utils.experiments.configs import ExperimentConfig, preset_config
+from hnet_utils.experiments.plan import find_result
 from hnet_utils.experiments.results import ContinualResult
 from hnet_utils.networks.hypernet import count_parameters
 
+def train_or_load(cfg: ExperimentConfig, benchmark=None, progress: bool = True,
+                  recorded: Path | None = None) -> ContinualResult:
+    """The run of ``cfg``: loaded from the folder ``recorded`` when a results file there holds
+    exactly ``cfg`` (``plan.find_result``; made by ``python -m hnet_utils.reproduce``), else
+    trained now. Says which, with the file. Loaded results carry no models."""
+    if recorded is not None:
+        path = find_result(cfg, recorded)
+        if path is not None:
+            result = ContinualResult.load(path)
+            print(f"loaded {path.relative_to(settings.REPO_ROOT) if path.is_relative_to(settings.REPO_ROOT) else path} "
+                  f"({result.wall_time_s / 60:.1f} min on {result.device}), not trained now")
+            return result
+        print(f"no recorded run of this configuration in {recorded}: training it now")
+    return train_continual(cfg, benchmark=benchmark, progress=progress)
+
+
 def compare_methods(base: ExperimentConfig, methods: Mapping[str, Mapping[str, Any]],
-                    benchmark=None, progress: bool = True) -> dict[str, ContinualResult]:
+                    benchmark=None, progress: bool = True,
+                    recorded: Path | None = None) -> dict[str, ContinualResult]:
     """Train one configuration per method on the same benchmark.
 
     Args:
         base: the shared configuration.
         methods: ``{label: overrides}``, e.g. ``{"HNET": {}, "EWC": {"method": "ewc"}}``.
         benchmark: a ready benchmark (built once from ``base`` when ``None``).
+        recorded: a folder of recorded runs to load instead of training (:func:`train_or_load`).
 
     Returns:
         ``{label: ContinualResult}`` in the order of ``methods``.
@@ -51,7 +70,7 @@ def compare_methods(base: ExperimentConfig, methods: Mapping[str, Mapping[str, A
     results = {}
     for label, overrides in methods.items():
         cfg = base.replace(**overrides)
-        results[label] = train_continual(cfg, benchmark=benchmark, progress=progress)
+        results[label] = train_or_load(cfg, benchmark, progress, recorded)
     return results
 
 
@@ -96,8 +115,18 @@ def target_num_weights(cfg: ExperimentConfig, input_shape: Sequence[int], classe
     return sum(p.numel() for p in net.parameters())
 
 
+def hypernetwork_size(cfg: ExperimentConfig, input_shape: Sequence[int], classes_per_task: int) -> tuple[int, int]:
+    """``(hypernetwork parameters with all cfg.num_tasks embeddings, target weights)`` of ``cfg``,
+    from freshly built (untrained) models: only their sizes matter."""
+    target = build_target(cfg, tuple(input_shape), classes_per_task)
+    h = build_hnet(cfg, target)
+    for _ in range(cfg.num_tasks):
+        h.add_task()
+    return count_parameters(h)["total"], sum(p.numel() for p in target.parameters())
+
+
 def compression_sweep(base: ExperimentConfig, variants: Sequence[Mapping[str, Any]], benchmark=None,
-                      progress: bool = True) -> list[dict[str, Any]]:
+                      progress: bool = True, recorded: Path | None = None) -> list[dict[str, Any]]:
     """Train the hypernetwork of ``base`` with several sizes; accuracy against compression.
 
     Args:
@@ -117,9 +146,9 @@ def compression_sweep(base: ExperimentConfig, variants: Sequence[Mapping[str, An
     rows = []
     for overrides in variants:
         cfg = base.replace(**overrides)
-        result = train_continual(cfg, benchmark=benchmark, progress=progress)
-        hnet_params = count_parameters(result.hnet)["total"]
-        target_params = result.hnet.num_outputs
+        result = train_or_load(cfg, benchmark, progress, recorded)
+        hnet_params, target_params = hypernetwork_size(cfg, result.data["input_shape"],
+                                                       result.data["classes_per_task"])
         rows.append({**dict(overrides), "hnet_params": hnet_params, "target_params": target_params,
                      "ratio": hnet_params / target_params, "average_final": result.average_final,
                      "final": result.final, "wall_time_s": result.wall_time_s})
@@ -190,7 +219,7 @@ def time_regularizer(cfg: ExperimentConfig, input_shape: Sequence[int], classes_
 
 
 def beta_sweep(base: ExperimentConfig, betas: Sequence[float], benchmark=None,
-               progress: bool = True) -> list[dict[str, Any]]:
+               progress: bool = True, recorded: Path | None = None) -> list[dict[str, Any]]:
     """Train the hypernetwork of ``base`` once per β.
 
     Returns:
@@ -204,8 +233,7 @@ def beta_sweep(base: ExperimentConfig, betas: Sequence[float], benchmark=None,
         raise ValueError("betas must contain at least one value, got none")
     rows = []
     for beta in betas:
-        result = train_continual(base.replace(beta=float(beta)), benchmark=benchmark,
-                                 progress=progress)
+        result = train_or_load(base.replace(beta=float(beta)), benchmark, progress, recorded)
         rows.append({"beta": float(beta), "during": result.during, "final": result.final,
                      "average_during": float(np.mean(result.during)),
                      "average_final": result.average_final, "wall_time_s": result.wall_time_s})
