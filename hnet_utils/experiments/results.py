@@ -259,12 +259,16 @@ def save_run_checkpoint(result: ContinualResult, path) -> Path:
         models = {"task_targets": list(result.task_targets)}
     elif cfg.method in REPLAY_METHODS:  # classifier(s), task-inference net and generator
         models = result.learner.models()
+    elif cfg.method == "hnet":
+        models = {"hnet": result.hnet}  # the target's own weights are never used (buffers: below)
     else:
-        models = {"hnet": result.hnet, "target": result.target}
+        models = {"target": result.target}
     extra = {"data": {k: result.data[k] for k in ("kind", "input_shape", "classes_per_task")},
              "num_learned": len(result.matrix),
              # the results JSON of the run, so that a finished run need not be trained again
              "result": json.loads(json.dumps(result.to_dict()))}
+    if cfg.method == "hnet":  # keep only the target's buffers (per-task BN statistics)
+        extra["target_buffers"] = {name: b.detach().cpu() for name, b in result.target.named_buffers()}
     return save_checkpoint(path, cfg, models, extra)
 
 
@@ -311,13 +315,21 @@ def load_run(path, config: ExperimentConfig | None = None, device: str | None = 
         models = {"task_targets": out["task_targets"]}
     else:
         out["target"] = target()
-        models = {"target": out["target"]}
+        models = {"target": out["target"]} if "target" in raw["states"] else {}
         if stored_cfg.method == "hnet":
             out["hnet"] = build_hnet(stored_cfg, out["target"])
             for _ in range(learned):
                 out["hnet"].add_task()
             models["hnet"] = out["hnet"]
     load_checkpoint(path, config=config, models=models)
+    if "target_buffers" in raw["extra"]:  # an hnet run: the target holds only its buffers
+        buffers = dict(out["target"].named_buffers())
+        stored = raw["extra"]["target_buffers"]
+        if set(stored) != set(buffers) or any(stored[k].shape != buffers[k].shape for k in stored):
+            raise ValueError(f"checkpoint {path}: its target buffers do not fit the target network "
+                             "(different architecture)")
+        for name, value in stored.items():
+            buffers[name].copy_(value)
     for key in out:
         if isinstance(out[key], torch.nn.Module):
             out[key].to(get_device(device)).eval()
