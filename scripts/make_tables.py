@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from hnet_utils import settings
-from hnet_utils.experiments.configs import preset_config
+from hnet_utils.experiments.configs import fields_in_use, preset_config
 from hnet_utils.experiments.results import ContinualResult
 from hnet_utils.experiments.studies import PUBLISHED
 from hnet_utils.run import config_to_argv
@@ -67,7 +67,8 @@ def changes_from_paper(result: ContinualResult) -> list[str]:
     cfg = result.experiment_config
     reference = preset_config(cfg.benchmark, reference_preset(result), method=cfg.method,
                               scenario=cfg.scenario, seed=cfg.seed)
-    return [f"{k}={v}" for k, v in cfg.to_dict().items() if v != reference.to_dict()[k]]
+    wanted = reference.to_dict()
+    return [f"{k}={v}" for k, v in fields_in_use(cfg.to_dict()).items() if v != wanted[k]]
 
 
 def is_paper_config(result: ContinualResult) -> bool:
@@ -89,8 +90,8 @@ def cifar_table(runs: dict[str, ContinualResult]) -> str:
     lines = ["| method | seed | during: task 1 … 6 (%) | final: task 1 … 6 (%) | task 1 lost "
              "(points) | during, mean of tasks 2–6 (%) | wall time | data |", "|" + "---|" * 8]
     for name, r in sorted(chosen.items(), key=sort_key):
-        label = method_label(r) + (" (β = 0)" if r.config["beta"] == 0 and r.config["method"] == "hnet"
-                                   else "")
+        changes = changes_from_paper(r)
+        label = method_label(r) + (f" ({', '.join(changes)})" if changes else "")
         during = " / ".join(f"{v:.1f}" for v in r.during)
         final = " / ".join(f"{v:.1f}" for v in r.final)
         later = statistics.mean(r.during[1:]) if len(r.during) > 1 else float("nan")

@@ -200,3 +200,27 @@ def test_embedding_predictions_widget_follows_its_controls(fast_run):
     assert abs(w.last - want).max() < 1e-6 and w.image.value
     with pytest.raises(ValueError, match="image classification benchmark"):
         EmbeddingPredictions(result.hnet, result.target, dataclasses.replace(bench, input_shape=(784,)))
+
+
+def test_hnet_checkpoint_keeps_the_targets_batch_norm_statistics_not_its_weights(tmp_path):
+    from hnet_utils.experiments.results import ContinualResult, load_run
+    from hnet_utils.continual.learners import build_hnet, build_target
+    cfg = preset_config("split_cifar10_substitute", "paper", fast=True, target="resnet32", num_tasks=2,
+                        chunk_size=4000)
+    target = build_target(cfg, (3, 32, 32), 10)
+    for bn in (m for m in target.modules() if hasattr(m, "running_mean")):
+        bn.running_mean.normal_()                                   # "trained" statistics per task
+    h = build_hnet(cfg, target)
+    h.add_task(), h.add_task()
+    result = ContinualResult(config=cfg.to_dict(), metric="accuracy", matrix=[[50.0, None], [49.0, 40.0]],
+                             wall_time_s=1.0, device="cpu",
+                             data={"kind": "classification", "input_shape": [3, 32, 32], "classes_per_task": 10})
+    result.hnet, result.target, result.task_targets = h, target, None
+    path = save_run_checkpoint(result, tmp_path / "run.pt")
+    raw = torch.load(path, weights_only=True)
+    assert "target" not in raw["states"]                              # no unused target weights
+    run = load_run(path)
+    for (name, want), (_, got) in zip(target.named_buffers(), run["target"].named_buffers()):
+        assert torch.equal(want, got), name
+    for p, q in zip(h.parameters(), run["hnet"].parameters()):
+        assert torch.equal(p, q)

@@ -239,3 +239,15 @@ def test_estimates_name_a_proxy_measurement():
     # 200 epochs of 45,000 + 5 x 4,500 images at batch 32
     assert seconds == pytest.approx(200 * (1407 + 5 * 141) * 0.1)
     assert "measured with split_cifar10" in note
+
+
+def test_settings_a_method_never_reads_do_not_make_a_run_differ(tmp_path):
+    run = planning.PlannedRun("split_cifar10_substitute", "split_cifar10_substitute", "finetune", 1, 0,
+                              "teaching")
+    stored = run.config().to_dict()
+    stored["beta"] = 12.5                                    # fine-tuning has no hypernetwork
+    (tmp_path / run.filename).write_text(json.dumps({"config": stored}))
+    assert planning.run_status(run, tmp_path) == "done"
+    stored["lr"] = 0.5                                       # but it does read the learning rate
+    (tmp_path / run.filename).write_text(json.dumps({"config": stored}))
+    assert planning.run_status(run, tmp_path).startswith("differs: lr=0.5")

@@ -197,6 +197,22 @@ def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequenc
     return "\n".join(lines)
 
 
+#: Settings of the classifier's hypernetwork and its regulariser. The baselines that train the
+#: target's own weights never read them, so two baseline runs that differ only here are the same.
+HNET_FIELDS = ("hnet_type", "embedding_dim", "chunk_embedding_dim", "chunk_size", "hnet_hidden",
+               "hnet_activation", "hnet_init", "beta", "lookahead", "regularizer", "reg_subset",
+               "outlier_weight")
+#: The methods that use none of :data:`HNET_FIELDS`.
+TARGET_ONLY_METHODS = ("finetune", "scratch", "multitask", "ewc", "online_ewc", "si")
+
+
+def fields_in_use(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` (a dict) without the fields its method never reads (:data:`HNET_FIELDS` for
+    the baselines): what decides whether two runs are the same run."""
+    unused = HNET_FIELDS if config.get("method") in TARGET_ONLY_METHODS else ()
+    return {k: v for k, v in config.items() if k not in unused}
+
+
 #: Fields that define the shapes of the trained models (compared when loading checkpoints).
 ARCHITECTURE_FIELDS = (
     "benchmark", "num_tasks", "method", "scenario", "target", "target_hidden",

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from hnet_utils import settings
-from hnet_utils.experiments.configs import METHODS, REPLAY_METHODS, ExperimentConfig, preset_config
+from hnet_utils.experiments.configs import (METHODS, REPLAY_METHODS, ExperimentConfig, fields_in_use,
+                                            preset_config)
 
 #: Where the course's results live (``results/*.json``).
 RESULTS_DIR = settings.REPO_ROOT / "results"
@@ -224,8 +225,9 @@ IGNORED_FIELDS = ("device",)
 
 def comparable(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` completed with the defaults of fields it lacks (files written before a field
-    existed), as JSON values, without :data:`IGNORED_FIELDS`."""
-    full = ExperimentConfig.from_dict(dict(config)).to_dict()
+    existed), as JSON values, without :data:`IGNORED_FIELDS` and without the fields its method
+    does not read (``configs.fields_in_use``)."""
+    full = fields_in_use(ExperimentConfig.from_dict(dict(config)).to_dict())
     return {k: v for k, v in full.items() if k not in IGNORED_FIELDS}
 
 
