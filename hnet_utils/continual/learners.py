@@ -231,8 +231,10 @@ class HnetLearner:
         return {"hnet": self.hnet, "target": self.target}
 
     def state_dict(self) -> dict:
-        """What a resumed run needs after a finished task: θ_h, the embeddings, BN statistics."""
-        return {"hnet": self.hnet.state_dict(), "target": self.target.state_dict()}
+        """What a resumed run needs after a finished task: θ_h, the embeddings, BN statistics,
+        the generator of the regulariser's random subsets."""
+        return {"hnet": self.hnet.state_dict(), "target": self.target.state_dict(),
+                "reg_generator": self.reg.generator.get_state()}
 
     def load_state_dict(self, state: dict, tasks_done: int) -> None:
         """Restore :meth:`state_dict` on a fresh learner, as after ``tasks_done`` tasks."""
@@ -241,3 +243,4 @@ class HnetLearner:
             self.hnet.add_task()
         self.hnet.load_state_dict(state["hnet"])
         self.target.load_state_dict(state["target"])
+        self.reg.generator.set_state(state["reg_generator"])
