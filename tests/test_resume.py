@@ -33,12 +33,18 @@ def test_interrupted_run_resumes_with_the_same_results(bench, method, extra, tmp
                         **{"num_tasks": 3, "iterations": 20, **extra})
     whole = train_continual(cfg, benchmark=bench, progress=False)
     resume = tmp_path / "run.resume.pt"
-    with pytest.raises(Interrupt):          # killed at the end of task 2...
-        train_continual(cfg, benchmark=bench, progress=False, resume_file=resume, callback=stop_after(1))
-    assert load_progress(resume, cfg)["tasks_done"] == 2          # ...the file holds tasks 1-2
+    last_saved = cfg.num_tasks - 1
+    with pytest.raises(Interrupt):          # killed at the end of the last task but one...
+        train_continual(cfg, benchmark=bench, progress=False, resume_file=resume,
+                        callback=stop_after(last_saved - 1))
+    assert load_progress(resume, cfg)["tasks_done"] == last_saved  # ...the file holds all before it
     torch.manual_seed(1234)                 # the global RNG state of the new process is irrelevant
     resumed = train_continual(cfg, benchmark=bench, progress=False, resume_file=resume)
     assert resumed.matrix == whole.matrix
+    for a, b in zip(whole.learner.models().values(), resumed.learner.models().values()):
+        for m, n in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
+            for p, q in zip(m.state_dict().values(), n.state_dict().values()):
+                assert torch.equal(p, q)                        # the same weights, bit for bit
 
 
 def test_resume_file_of_another_configuration_is_refused(bench, tmp_path):
