@@ -356,6 +356,16 @@ class Preset:
     about: str
 
 
+def _cifar_presets(benchmark: str, num_tasks: int, about: str) -> dict[str, "Preset"]:
+    """The paper's two CIFAR configurations for ``benchmark``: ``paper`` (ResNet-32) and
+    ``paper_zenke`` (the Zenke conv net), each with the common CIFAR fast mode."""
+    fast = dict(_FAST_CIFAR, benchmark=benchmark)
+    return {"paper": Preset(dict(_CIFAR_RESNET, benchmark=benchmark, num_tasks=num_tasks), fast,
+                            f"{about}, ResNet-32"),
+            "paper_zenke": Preset(dict(_CIFAR_ZENKE, benchmark=benchmark, num_tasks=num_tasks), fast,
+                                  f"{about}, Zenke conv net")}
+
+
 #: PRESETS[benchmark][name]. A value that is a dict keyed by scenario (1/2/3)
 #: is resolved for the chosen scenario.
 PRESETS: dict[str, dict[str, Preset]] = {
@@ -396,29 +406,11 @@ PRESETS: dict[str, dict[str, Preset]] = {
                                  dict(_FAST_DATA, iterations=40),
                                  "2-D task embeddings and a small target: cheap accuracy maps"),
     },
-    "split_cifar10_100": {
-        "paper": Preset(dict(_CIFAR_RESNET, benchmark="split_cifar10_100", num_tasks=6),
-                        dict(_FAST_CIFAR, benchmark="split_cifar10_100"),
-                        "Split CIFAR-10/100 with ResNet-32, as in the paper"),
-        "paper_zenke": Preset(dict(_CIFAR_ZENKE, benchmark="split_cifar10_100", num_tasks=6),
-                              dict(_FAST_CIFAR, benchmark="split_cifar10_100"),
-                              "Split CIFAR-10/100 with the Zenke conv net, as in the paper"),
-    },
-    "split_cifar10": {
-        "paper": Preset(dict(_CIFAR_RESNET, benchmark="split_cifar10", num_tasks=5),
-                        dict(_FAST_CIFAR, benchmark="split_cifar10"),
-                        "Split CIFAR-10 (5 x 2 classes) with ResNet-32"),
-        "paper_zenke": Preset(dict(_CIFAR_ZENKE, benchmark="split_cifar10", num_tasks=5),
-                              dict(_FAST_CIFAR, benchmark="split_cifar10"),
-                              "Split CIFAR-10 (5 x 2 classes) with the Zenke conv net"),
-    },
+    "split_cifar10_100": _cifar_presets("split_cifar10_100", 6, "Split CIFAR-10/100, as in the paper"),
+    "split_cifar10": _cifar_presets("split_cifar10", 5, "Split CIFAR-10 (5 x 2 classes)"),
     "split_cifar10_substitute": {
-        "paper": Preset(dict(_CIFAR_RESNET, benchmark="split_cifar10_substitute", num_tasks=6),
-                        dict(_FAST_CIFAR, benchmark="split_cifar10_substitute"),
-                        "the paper's ResNet-32 settings on the CIFAR-10 substitute of Split CIFAR-10/100"),
-        "paper_zenke": Preset(dict(_CIFAR_ZENKE, benchmark="split_cifar10_substitute", num_tasks=6),
-                              dict(_FAST_CIFAR, benchmark="split_cifar10_substitute"),
-                              "the paper's Zenke-net settings on the CIFAR-10 substitute"),
+        **_cifar_presets("split_cifar10_substitute", 6,
+                         "the paper's settings on the CIFAR-10 substitute of Split CIFAR-10/100"),
         "teaching": Preset(_CIFAR_TEACHING,
                            dict(_FAST_CIFAR, benchmark="split_cifar10_substitute", num_tasks=3,
                                 chunk_size=3000, hnet_hidden=(20,), augment=True),
