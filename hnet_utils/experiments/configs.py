@@ -323,6 +323,13 @@ _FAST_CIFAR = dict({**_CIFAR_ZENKE, **_FAST_COMMON}, num_tasks=2, embedding_dim=
 _PERMUTED_TEACHING = dict(
     _PERMUTED_PAPER, target_hidden=(256, 256), chunk_size=8000, hnet_hidden=(32, 32),
     beta=0.03, lr=1e-3, iterations=1500, eval_batch_size=2000,
+    # the replay methods at teaching size: a VAE of one hidden layer of 400 units instead of
+    # 1000,1000, its decoder written in chunks of 20,000 by the paper's replay hypernetwork
+    # shape; every task weighted the same in the replay loss (as _SPLIT_REPLAY_TEACHING)
+    **_replay_only(latent_dim=50, encoder_hidden=(400,), decoder_hidden=(400,),
+                   replay_embedding_dim=24, replay_chunk_embedding_dim=8, replay_chunk_size=20_000,
+                   replay_hnet_hidden=(25, 25), replay_hnet_activation="elu", replay_beta=0.1,
+                   replay_weight=None),
 )
 _SPLIT_TEACHING = dict(
     _SPLIT_MNIST_PAPER, target_hidden=(100, 100), embedding_dim=32, chunk_embedding_dim=32,

@@ -66,7 +66,7 @@ class PlannedRun:
     """One run of the plan: what to train and where its results go.
 
     ``group`` is what ``--only`` selects (``regression``, ``permuted_mnist``,
-    ``permuted_mnist_100``, ``split_mnist``, ``split_cifar10_substitute``,
+    ``permuted_mnist_replay_teaching``, ``permuted_mnist_100``, ``split_mnist``, ``split_cifar10_substitute``,
     ``split_cifar10_100``, ``split_cifar10_100_zenke``); ``tag`` distinguishes runs of the same
     benchmark, method and scenario with other settings (part of the file name).
     """
@@ -118,6 +118,8 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
     - PermutedMNIST-10 and SplitMNIST in CL1, CL2 and CL3: HNET (HNET+ENT in
       CL2/CL3), fine-tuning, EWC, online EWC, SI, and the replay methods
       (HNET+TIR, HNET+R, DGR) when the package has them;
+    - the replay methods on PermutedMNIST-10 (CL2, CL3) at teaching size, which a CPU
+      trains in minutes (preset ``teaching``; the paper-size runs are listed above);
     - PermutedMNIST-100 (the long sequence), HNET in CL1;
     - the offline substitute of Split CIFAR-10/100 in the teaching configuration
       of notebook 05 (CL1): HNET, HNET with beta = 0, fine-tuning, from scratch;
@@ -140,6 +142,8 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
     add("regression", "regression", REGRESSION_METHODS, (1,))
     add("split_mnist", "split_mnist", MNIST_METHODS, (1, 2, 3))
     add("permuted_mnist", "permuted_mnist", MNIST_METHODS, (1, 2, 3))
+    add("permuted_mnist_replay_teaching", "permuted_mnist", REPLAY_METHODS, (2, 3),
+        preset="teaching", tag="teaching")
     add("permuted_mnist_100", "permuted_mnist", ("hnet",), (1,), tag="100tasks", **PERMUTED_100)
     runs.extend(notebook02_runs())
     add("split_cifar10_substitute", "split_cifar10_substitute", CIFAR_METHODS, (1,), preset="teaching")
