@@ -68,6 +68,7 @@ FIELD_HELP = {
                       "unsure off their task (an aid to HNET+ENT, not in the paper; 0: off)",
     "reg_subset": "regularise a random subset of this many old tasks per step ('none' for all)",
     "lr": "Adam learning rate",
+    "adam_beta1": "Adam's first-moment decay β1 (β2 stays 0.999)",
     "iterations": "training steps per task ('none' when --epochs is used)",
     "epochs": "passes over each task's training data instead of --iterations ('none' to use iterations)",
     "batch_size": "training mini-batch size",

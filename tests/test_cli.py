@@ -56,6 +56,7 @@ def test_print_config_resolves_preset_and_overrides(capsys):
     (["--benchmark", "split_mnist", "--target", "resnet32"], "needs image inputs"),
     (["--benchmark", "split_mnist", "--reg-subset", "0"], "reg_subset must be a number > 0"),
     (["--benchmark", "split_mnist", "--lr", "-1"], "lr must be a number > 0"),
+    (["--benchmark", "split_mnist", "--adam-beta1", "1"], "adam_beta1 must be a number in [0, 1)"),
     (["--benchmark", "split_mnist", "--target-hidden", "4x4"], "comma-separated integers"),
     (["--benchmark", "split_mnist", "--threads", "0"], "--threads must be a positive integer"),
 ])

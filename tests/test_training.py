@@ -261,3 +261,20 @@ def test_hnet_step_is_the_plain_regularised_adam_step(split_mnist):
     for (name, a), b in zip(learner.hnet.named_parameters(), h.parameters()):
         # Adam's first steps move every weight by about lr: compare on that scale
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3 * cfg.lr)
+
+
+@pytest.mark.parametrize("method", ["hnet", "finetune", "ewc", "hnet_tir", "hnet_r", "dgr"])
+def test_every_adam_of_a_run_uses_adam_beta1(method, split_mnist, monkeypatch):
+    made = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            made.append(self.defaults["betas"])
+
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    scenario = 1 if method in ("hnet", "finetune", "ewc") else 2
+    cfg = preset_config("split_mnist", "fast", method=method, scenario=scenario, num_tasks=2,
+                        iterations=2, adam_beta1=0.5)
+    train_continual(cfg, benchmark=split_mnist, progress=False)
+    assert made and all(betas == (0.5, 0.999) for betas in made), made

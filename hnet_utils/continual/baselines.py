@@ -102,7 +102,8 @@ class TargetLearner:
             self.target = self.make_target()
         self.target.use_task_bn(self._bn_task(task))
         self.target.train()
-        self.optimizer = torch.optim.Adam(self.target.parameters(), lr=self.cfg.lr)
+        self.optimizer = torch.optim.Adam(self.target.parameters(), lr=self.cfg.lr,
+                                          betas=(self.cfg.adam_beta1, 0.999))
         if self.si is not None:
             self.si.begin_task()
 

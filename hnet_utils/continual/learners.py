@@ -170,7 +170,7 @@ class HnetLearner:
         # fused: one kernel per step instead of one pass per Adam operation (CPU and CUDA)
         self.optimizer = torch.optim.Adam(
             [*self.hnet.theta_parameters(), self.hnet.task_embedding(task)], lr=self.cfg.lr,
-            fused=self.device.type in ("cpu", "cuda"))
+            betas=(self.cfg.adam_beta1, 0.999), fused=self.device.type in ("cpu", "cuda"))
 
     def task_loss(self, x: torch.Tensor, y: torch.Tensor, task: int) -> torch.Tensor:
         """Loss of the weights generated for ``task`` on a batch: MSE or cross-entropy.

@@ -118,7 +118,7 @@ class Generator:
             if task > 0:
                 self.frozen = copy.deepcopy(self.vae).eval().requires_grad_(False)
             params = list(self.vae.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=self.cfg.lr)
+        self.optimizer = torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.adam_beta1, 0.999))
 
     def decoder_weights(self, tasks: Sequence[int]) -> torch.Tensor | None:
         """(T, n) generated decoder weights of ``tasks`` in one hypernetwork call (None for DGR)."""
@@ -219,7 +219,8 @@ class ReplayLearner:
         """Freeze a copy of the classifier as the teacher; a new Adam; the generator's task."""
         self.teacher = copy.deepcopy(self.target).eval().requires_grad_(False) if task > 0 else None
         self.target.train()
-        self.optimizer = torch.optim.Adam(self.target.parameters(), lr=self.cfg.lr)
+        self.optimizer = torch.optim.Adam(self.target.parameters(), lr=self.cfg.lr,
+                                          betas=(self.cfg.adam_beta1, 0.999))
         self.generator.start_task(task)
 
     def _logits(self, x: torch.Tensor, seen: int) -> torch.Tensor:
@@ -284,7 +285,8 @@ class TirLearner(HnetLearner):
         super().start_task(task)
         self.generator.start_task(task)
         self.inference_net.train()
-        self.inference_optimizer = torch.optim.Adam(self.inference_net.parameters(), lr=self.cfg.lr)
+        self.inference_optimizer = torch.optim.Adam(self.inference_net.parameters(), lr=self.cfg.lr,
+                                                    betas=(self.cfg.adam_beta1, 0.999))
 
     def inference_loss(self, x: torch.Tensor, task: int) -> torch.Tensor:
         """(1 - w) * CE(real batch, label ``task``) + w * CE(replayed samples, their task), over tasks 0..task."""
