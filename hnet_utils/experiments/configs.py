@@ -182,7 +182,13 @@ def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequenc
             fields += ["si_c"]
         if values.get("method") in REPLAY_METHODS:
             fields += REPLAY_FIELDS
-        fields += ["lr", "iterations", "batch_size", "train_subset", "seed"]
+        fields += ["lr"]
+        if values.get("adam_beta1", ExperimentConfig.adam_beta1) != ExperimentConfig.adam_beta1:
+            fields += ["adam_beta1"]
+        fields += ["iterations" if values.get("iterations") is not None else "epochs", "batch_size"]
+        if values.get("augment"):
+            fields += ["augment"]
+        fields += ["train_subset", "seed"]
     unknown = [f for f in fields if f not in values]
     if unknown:
         raise ValueError(f"fields {unknown} are not configuration fields; allowed: {sorted(values)}")
