@@ -118,7 +118,8 @@ class Generator:
             if task > 0:
                 self.frozen = copy.deepcopy(self.vae).eval().requires_grad_(False)
             params = list(self.vae.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.adam_beta1, 0.999))
+        self.optimizer = torch.optim.Adam(params, lr=self.cfg.lr,
+                                          betas=(self.cfg.adam_beta1, 0.999))
 
     def decoder_weights(self, tasks: Sequence[int]) -> torch.Tensor | None:
         """(T, n) generated decoder weights of ``tasks`` in one hypernetwork call (None for DGR)."""

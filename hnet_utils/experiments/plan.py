@@ -66,9 +66,10 @@ class PlannedRun:
     """One run of the plan: what to train and where its results go.
 
     ``group`` is what ``--only`` selects (``regression``, ``permuted_mnist``,
-    ``permuted_mnist_replay_teaching``, ``permuted_mnist_100``, ``split_mnist``, ``split_cifar10_substitute``,
-    ``split_cifar10_100``, ``split_cifar10_100_zenke``); ``tag`` distinguishes runs of the same
-    benchmark, method and scenario with other settings (part of the file name).
+    ``permuted_mnist_replay_teaching``, ``permuted_mnist_100``, ``split_mnist``,
+    ``split_cifar10_substitute``, ``split_cifar10_100``, ``split_cifar10_100_zenke``); ``tag``
+    distinguishes runs of the same benchmark, method and scenario with other settings (part of
+    the file name).
     """
 
     group: str
