@@ -129,6 +129,6 @@ def test_bad_replay_input_is_rejected_before_training(argv, message, capsys):
 def test_paper_preset_gives_each_replay_method_its_decoder():
     tir = preset_config("split_mnist", "paper", method="hnet_tir", scenario=3)
     r = preset_config("split_mnist", "paper", method="hnet_r", scenario=3)
-    assert tir.decoder_hidden == (300, 150) and tir.replay_beta == 0.05
+    assert tir.decoder_hidden == (50, 150) and tir.replay_beta == 0.01  # hypercl 5e288bf, 2020-01-10
     assert r.decoder_hidden == (250, 350) and r.replay_beta == 0.01
     assert r.latent_dim == 100 and r.replay_chunk_size == 50_000

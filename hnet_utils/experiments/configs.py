@@ -287,10 +287,10 @@ _SPLIT_MNIST_PAPER = dict(
     # replay: chrhenning/hypercl mnist/train_args_default.py (docs/method.md §6). A dict keyed
     # by method names is resolved for the chosen method (HNET+TIR has its own decoder and beta).
     latent_dim=100, encoder_hidden=(400, 400),
-    decoder_hidden={"hnet_tir": (300, 150), "*": (250, 350)},
+    decoder_hidden={"hnet_tir": (50, 150), "*": (250, 350)},
     replay_embedding_dim=96, replay_chunk_embedding_dim=96, replay_chunk_size=50_000,
     replay_hnet_hidden=(10, 10), replay_hnet_activation="elu",
-    replay_beta={"hnet_tir": 0.05, "*": 0.01}, replay_weight=0.5, distill_temperature=2.0,
+    replay_beta=0.01, replay_weight=0.5, distill_temperature=2.0,
 )
 
 _CIFAR_RESNET = dict(
