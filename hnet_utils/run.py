@@ -29,6 +29,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from hnet_utils import settings
 from hnet_utils.data.datasets import CorruptFileError
 from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_INITS, HNET_TYPES, METHODS,
                                            REGULARIZERS,
@@ -320,6 +321,7 @@ def _run(args, cfg: ExperimentConfig | None):
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    settings.keep_freed_memory()
     if cfg is None:
         return _evaluate(args)
     if args.out:

@@ -27,11 +27,13 @@ def test_summaries_are_computed_from_matrix():
 
 
 def test_json_round_trip(tmp_path):
-    r = make_result(task_inference_accuracy=[80.0, 60.0], data={"source": "shipped subset"})
+    r = make_result(task_inference_accuracy=[80.0, 60.0], data={"source": "shipped subset"},
+                    load_average=1.25)
     path = r.save(tmp_path / "sub" / "run.json")
     raw = json.loads(path.read_text())
     for key in ("config", "metric", "matrix", "during", "final", "average_final",
-                "backward_transfer", "task_inference_accuracy", "wall_time_s", "device", "versions"):
+                "backward_transfer", "task_inference_accuracy", "wall_time_s", "load_average", "device",
+                "versions"):
         assert key in raw
     assert set(raw["versions"]) == {"python", "torch", "torchvision", "hnet_utils", "platform"}
     back = ContinualResult.load(path)

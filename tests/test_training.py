@@ -4,9 +4,13 @@ Data: the generated regression tasks and the shipped MNIST-mini subset (or the
 mirror, when HNET_DATA_MIRROR is set); no internet needed.
 """
 
+import os
+import platform
+
 import pytest
 import torch
 
+from hnet_utils import settings
 from hnet_utils.continual.training import BatchSampler, TrainState, subset_indices, train_continual
 from hnet_utils.data.benchmarks import make_benchmark
 from hnet_utils.experiments.configs import METHODS, preset_config, scenario_problem
@@ -44,6 +48,16 @@ def test_same_config_gives_identical_results():
         assert torch.equal(p, q)
     c = train_continual(cfg.replace(seed=1), progress=False)
     assert c.matrix != a.matrix
+
+
+def test_keeping_freed_memory_changes_no_result_and_the_load_is_recorded():
+    cfg = preset_config("regression", "fast", method="hnet", iterations=40)
+    a = train_continual(cfg, progress=False)
+    assert settings.keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+    b = train_continual(cfg, progress=False)
+    assert a.matrix == b.matrix
+    if hasattr(os, "getloadavg"):
+        assert isinstance(b.load_average, float) and b.load_average >= 0
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -244,9 +244,11 @@ class _OutputLayerTerm(torch.autograd.Function):
     V = [W + ΔW - W* | b + Δb - b*] is written into the stored buffer ``a``
     (no autograd graph over the chunk_size x (2d+1) matrix). Forward: one
     product VᵀA per row block. Backward: dsum/dG = AᵀA, and dsum/dV = the first
-    d+1 columns of A (G + Gᵀ), computed transposed (the faster layout on CPU) as
-    (G_not_last + G_not_lastᵀ)ᵀAᵀ for all rows plus the last chunk's part
-    (G_last = G_all - G_not_last, passed in as ``g_last``) for the rows :m.
+    d+1 columns of A (G + Gᵀ), computed as A (G_not_last + G_not_lastᵀ) for all
+    rows plus the last chunk's part (G_last = G_all - G_not_last, passed in as
+    ``g_last``) for the rows :m. The result has the row layout of the weight, so
+    autograd adds it to ``weight.grad`` in one sequential pass (a transposed
+    layout made that addition three times slower than the product's own gain).
     """
 
     @staticmethod
@@ -278,15 +280,16 @@ class _OutputLayerTerm(torch.autograd.Function):
         grad_g_not_last = grad_total * gram_pad if gram_pad is not None else None
         grad_w = grad_b = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            def coef(g):                         # (d+1, 2d+1): the first d+1 columns of
-                return (grad_total * (g[:d1] + g[:, :d1].T)).to(a.dtype)   # (G + Gᵀ), transposed
+            def coef(g):                         # (2d+1, d+1): the first d+1 columns of G + Gᵀ
+                return (grad_total * (g[:, :d1] + g[:d1].T)).to(a.dtype)
             if gram_pad is None:                                     # no padding rows
-                grad_vt = coef(g_all) @ a.T                          # (d+1, chunk_size)
+                grad_v = a @ coef(g_all)                             # (chunk_size, d+1)
             else:
-                grad_vt = coef(g_not_last) @ a.T
-                grad_vt[:, :m].addmm_(coef(g_last), a[:m].T)
-            grad_vt = grad_vt.to(ctx.weight_dtype)
-            grad_w, grad_b = grad_vt[:d1 - 1].T, grad_vt[d1 - 1]
+                grad_v = a @ coef(g_not_last)
+                grad_v[:m].addmm_(a[:m], coef(g_last))
+            # row layout, like the weight: adding it to weight.grad is one sequential pass
+            grad_v = grad_v.to(ctx.weight_dtype)
+            grad_w, grad_b = grad_v[:, :d1 - 1], grad_v[:, d1 - 1]
         return grad_w, grad_b, grad_g_all, grad_g_not_last, None, None, None, None, None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,14 @@ def evaluate_task(learner: Learner, benchmark: Benchmark, task: int, seen: int,
 
 
 # ------------------------------------------------------------------------- engine
+
+
+def machine_load() -> float | None:
+    """The machine's 1-minute load average (``os.getloadavg``), or None where unavailable."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
 
 
 def make_benchmark_for(cfg: ExperimentConfig) -> Benchmark:
@@ -300,6 +309,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
     matrix: list[list[float | None]] = [[None] * K for _ in range(K)]
     inferred: list[float | None] = [None] * K
     global_step, loss, first, earlier_s = 0, torch.tensor(float("nan")), 0, 0.0
+    loads: list[float | None] = []  # machine load after each task's training (after a resume: since)
     if saved is not None:
         restore(saved, generator, samplers, learner)
         matrix, inferred = saved["matrix"], saved["inferred"]
@@ -320,6 +330,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
                 callback(TrainState("step", t, step, global_step, float(loss), learner.hnet,
                                     learner.target, benchmark, cfg, learner=learner))
         bar.close()
+        loads.append(machine_load())
         learner.end_task(t)
         for j in range(t + 1):
             matrix[t][j], inferred[j] = evaluate_task(learner, benchmark, j, t + 1, test_idx[j],
@@ -337,6 +348,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
         matrix=matrix, wall_time_s=earlier_s + time.perf_counter() - start_time,
         device=describe_device(device),
         task_inference_accuracy=None if inferred[0] is None else [float(v) for v in inferred],
+        load_average=None if None in loads or not loads else round(sum(loads) / len(loads), 2),
         data={"source": benchmark.source, "label": benchmark.data_label, "kind": benchmark.kind,
               "input_shape": list(benchmark.input_shape),
               "classes_per_task": benchmark.classes_per_task,

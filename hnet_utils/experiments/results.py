@@ -54,6 +54,9 @@ class ContinualResult:
     when the task identity was inferred (HNET+ENT in scenarios 2 and 3).
     ``data`` describes the data actually used: its ``source`` (mirror, shipped
     subset, ...), input shape, classes per task and samples per task.
+    ``load_average``: the machine's 1-minute load average, read at the end of
+    every task's training and averaged (``None`` where the OS does not tell):
+    what else ran while ``wall_time_s`` was measured.
     """
 
     config: dict[str, Any]
@@ -64,6 +67,7 @@ class ContinualResult:
     versions: dict[str, str] = field(default_factory=software_versions)
     task_inference_accuracy: list[float] | None = None
     data: dict[str, Any] | None = None
+    load_average: float | None = None
     final: list[float] = field(init=False)
     during: list[float] = field(init=False)
     average_final: float = field(init=False)
@@ -103,6 +107,7 @@ class ContinualResult:
             "task_inference_accuracy": self.task_inference_accuracy,
             "data": self.data,
             "wall_time_s": self.wall_time_s,
+            "load_average": self.load_average,
             "device": self.device,
             "versions": self.versions,
         }
@@ -127,11 +132,16 @@ class ContinualResult:
                    if k not in data]
         if missing:
             raise ValueError(f"{path} is not a results file: missing {missing}")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ContinualResult":
+        """The inverse of :meth:`to_dict` (the summaries are recomputed from the matrix)."""
         return cls(config=data["config"], metric=data["metric"], matrix=data["matrix"],
                    wall_time_s=data["wall_time_s"], device=data["device"],
                    versions=data["versions"],
                    task_inference_accuracy=data.get("task_inference_accuracy"),
-                   data=data.get("data"))
+                   data=data.get("data"), load_average=data.get("load_average"))
 
     @property
     def experiment_config(self) -> ExperimentConfig:
@@ -277,11 +287,7 @@ def stored_result(raw: dict[str, Any]) -> ContinualResult | None:
     data = raw.get("extra", {}).get("result")
     if data is None:  # checkpoints written before results were stored in them
         return None
-    return ContinualResult(config=data["config"], metric=data["metric"], matrix=data["matrix"],
-                           wall_time_s=data["wall_time_s"], device=data["device"],
-                           versions=data["versions"],
-                           task_inference_accuracy=data.get("task_inference_accuracy"),
-                           data=data.get("data"))
+    return ContinualResult.from_dict(data)
 
 
 def load_run(path, config: ExperimentConfig | None = None, device: str | None = "cpu") -> dict:

@@ -20,8 +20,8 @@ Without the MNIST mirror or cache the engine falls back to the shipped subset;
 step times do not depend on the data, evaluation times are scaled to the full
 test set. The last line printed is one JSON object.
 
-    python benchmarks/train_step.py                      # 1 thread, 20 timed rounds
-    python benchmarks/train_step.py --rounds 5 --warmup 2 --benchmarks split_mnist
+    python scripts/speed/train_step.py                      # 1 thread, 20 timed rounds
+    python scripts/speed/train_step.py --rounds 5 --warmup 2 --benchmarks split_mnist
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from hnet_utils import settings
 from hnet_utils.continual import learners, training
 from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
 from hnet_utils.experiments.configs import preset_config
@@ -121,8 +122,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed rounds")
     parser.add_argument("--rounds", type=int, default=20, help="timed rounds")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave the C allocator as it is (the CLIs call "
+                             "settings.keep_freed_memory(); this measures without it)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    kept = False if args.default_malloc else settings.keep_freed_memory()
     torch.manual_seed(0)
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -161,7 +166,8 @@ def main() -> None:
     print(json.dumps({"step_ms": step_ms, "threads": torch.get_num_threads(),
                       "estimated_paper_run": estimate,
                       "config": {"old_tasks": args.old_tasks, "warmup": args.warmup,
-                                 "rounds": args.rounds, "load_average": os.getloadavg()[0]}}))
+                                 "rounds": args.rounds, "keep_freed_memory": kept,
+                                 "load_average": os.getloadavg()[0]}}))
 
 
 if __name__ == "__main__":
