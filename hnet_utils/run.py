@@ -31,7 +31,8 @@ from typing import Any
 
 from hnet_utils import settings
 from hnet_utils.data.datasets import CorruptFileError
-from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_INITS, HNET_TYPES, METHODS,
+from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_HEADS, HNET_INITS,
+                                           HNET_TYPES, METHODS,
                                            REGULARIZERS,
                                            SCENARIOS, TARGETS, ExperimentConfig, preset_config,
                                            preset_names)
@@ -59,6 +60,9 @@ FIELD_HELP = {
     "chunk_size": "target weights emitted per chunk (chunked only; 'none' for full)",
     "hnet_hidden": "hidden layer widths of the hypernetwork, comma-separated ('' for none)",
     "hnet_activation": "activation of the hypernetwork's hidden layers",
+    "hnet_heads": "output heads of the generated target: 'shared' (every embedding generates the "
+                  "one C-unit head) or 'per_task' (one head per task, embedding t uses head t; "
+                  "the authors' SplitMNIST CL3 layout)",
     "hnet_init": "hypernetwork init: 'target_std' (generates a standard target init) or "
                  "'xavier' (the authors' toy init: Xavier weights, zero biases)",
     "beta": "strength of the hypernetwork output regulariser (0: plain fine-tuning of the hnet)",
@@ -102,7 +106,7 @@ FIELD_HELP = {
 _CHOICES = {"benchmark": BENCHMARKS, "method": METHODS, "scenario": SCENARIOS,
             "target": TARGETS, "hnet_type": HNET_TYPES, "regularizer": REGULARIZERS,
             "target_activation": ACTIVATIONS, "hnet_activation": ACTIVATIONS,
-            "hnet_init": HNET_INITS, "replay_hnet_activation": ACTIVATIONS}
+            "hnet_init": HNET_INITS, "hnet_heads": HNET_HEADS, "replay_hnet_activation": ACTIVATIONS}
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:

@@ -56,3 +56,29 @@ def test_batched_inference_through_hypernetwork():
     assert predict_without_task_id(h, target, x, num_tasks=1)[0].tolist() == [0, 0, 0, 0]
     with pytest.raises(ValueError, match="num_tasks"):
         all_task_logits(h, target, x, num_tasks=3)
+
+
+def test_per_task_heads_embedding_t_uses_head_t():
+    """hnet_heads='per_task' (the authors' SplitMNIST CL3 layout): the target has one 2-unit head
+    per task; training, prediction and ENT all read embedding t's outputs from head t."""
+    from hnet_utils.continual.training import train_continual
+    from hnet_utils.experiments.configs import preset_config
+
+    cfg = preset_config("split_mnist", "fast", method="hnet", scenario=3, hnet_heads="per_task",
+                        iterations=5)
+    result = train_continual(cfg, progress=False)
+    assert result.target.num_heads == cfg.num_tasks and result.target.out.out_features == 2 * cfg.num_tasks
+    x = torch.rand(7, 784)
+    logits = all_task_logits(result.hnet, result.target, x, 3)
+    assert logits.shape == (3, 7, 2)
+    for t in range(3):
+        own = forward_with_weights(result.target, result.hnet(task_id=t), x, head=t)
+        other = forward_with_weights(result.target, result.hnet(task_id=t), x, head=(t + 1) % 3)
+        assert torch.allclose(logits[t], own, atol=1e-6)
+        assert not torch.allclose(logits[t], other, atol=1e-3)
+    with pytest.raises(ValueError, match="hnet_heads='per_task'.*method='hnet'"):
+        preset_config("split_mnist", "fast", method="ewc", hnet_heads="per_task")
+    with pytest.raises(ValueError, match="hnet_heads='per_task'.*classification"):
+        preset_config("regression", "fast", hnet_heads="per_task")
+    with pytest.raises(ValueError, match="hnet_heads must be one of"):
+        preset_config("split_mnist", "fast", hnet_heads="two")

@@ -40,19 +40,26 @@ def all_task_logits(hnet: torch.nn.Module, target: torch.nn.Module, x: torch.Ten
     vmapped over them. A target with per-task batch-norm statistics
     (ResNet-32, ``has_task_bn``) needs other buffers per task, so it runs task
     by task, each with its own statistics (and is left on the last task's).
+    A target with one head per task (``num_heads`` > 1, ``hnet_heads="per_task"``)
+    gives embedding t's outputs from head t.
     """
     num_tasks = hnet.num_tasks if num_tasks is None else num_tasks
     if not 1 <= num_tasks <= hnet.num_tasks:
         raise ValueError(f"num_tasks must be in [1, {hnet.num_tasks}] (learned embeddings), got {num_tasks}")
     embeddings = torch.stack([hnet.task_embedding(t) for t in range(num_tasks)])
     weights = hnet(embeddings=embeddings)  # (T, n)
+    per_task_heads = getattr(target, "num_heads", 1) > 1
     if getattr(target, "has_task_bn", False):
         outputs = []
         for t in range(num_tasks):
             target.use_task_bn(t)
-            outputs.append(forward_with_weights(target, weights[t], x))
+            outputs.append(forward_with_weights(target, weights[t], x, t if per_task_heads else None))
         return torch.stack(outputs)
-    return forward_with_weights(target, weights, x)
+    out = forward_with_weights(target, weights, x)  # (T, N, heads * C)
+    if per_task_heads:
+        tasks = torch.arange(num_tasks, device=out.device)
+        out = out.view(num_tasks, out.shape[1], target.num_heads, -1)[tasks, :, tasks]
+    return out
 
 
 @torch.no_grad()

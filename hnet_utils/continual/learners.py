@@ -12,8 +12,10 @@ learner, not editing the loop:
   training from scratch, multitask, EWC, online EWC and SI on the target's own
   weights.
 
-Scenarios for the hypernetwork: the target always has ``C`` outputs (classes
-per task) and every task gets its own output layer from its embedding. CL1
+Scenarios for the hypernetwork: the target has ``C`` outputs (classes per
+task) and every task gets its own output layer from its embedding (with
+``cfg.hnet_heads="per_task"``, the authors' SplitMNIST CL3 layout, the target
+has one C-unit head per task and embedding ``t``'s network uses head ``t``). CL1
 uses embedding ``j`` for task ``j``. CL2 and CL3 infer the task by the lowest
 predictive entropy over all learned embeddings (HNET+ENT, ``inference.py``);
 CL2 predicts the within-task class, CL3 the global class ``t*C + y``.
@@ -88,6 +90,8 @@ class Learner(Protocol):
 
 def output_layout(cfg: ExperimentConfig, classes_per_task: int, regression: bool) -> tuple[int, int]:
     """``(out_features, num_heads)`` of the target network for ``cfg``'s method and scenario."""
+    if cfg.method == "hnet" and cfg.hnet_heads == "per_task":
+        return classes_per_task, cfg.num_tasks
     if cfg.method in ("hnet", "hnet_tir") or regression or cfg.scenario == 2:
         return classes_per_task, 1
     if cfg.scenario == 1:
@@ -178,13 +182,13 @@ class HnetLearner:
         With ``cfg.outlier_weight`` > 0, plus that weight times the uniform loss
         on mosaics of the batch (``outliers.py``), run in the same forward pass.
         """
-        weights = self.hnet(task_id=task)
+        weights, head = self.hnet(task_id=task), self._head(task)
         if self.cfg.outlier_weight > 0:
             fakes = mosaic(x, image_shape(tuple(self.benchmark.input_shape)))
-            out = forward_with_weights(self.target, weights, torch.cat([x, fakes]))
+            out = forward_with_weights(self.target, weights, torch.cat([x, fakes]), head)
             n = x.shape[0]
             return F.cross_entropy(out[:n], y) + self.cfg.outlier_weight * uniform_loss(out[n:])
-        out = forward_with_weights(self.target, weights, x)
+        out = forward_with_weights(self.target, weights, x, head)
         return F.mse_loss(out, y) if self.regression else F.cross_entropy(out, y)
 
     def step(self, batches: list[Batch], seen: int) -> torch.Tensor:
@@ -208,10 +212,14 @@ class HnetLearner:
         """Nothing to consolidate: the next :meth:`start_task` snapshots."""
         self.target.eval()
 
+    def _head(self, task: int) -> int | None:
+        """The target's output head of embedding ``task``: its own with per-task heads, else None."""
+        return task if self.cfg.hnet_heads == "per_task" else None
+
     def _outputs(self, x: torch.Tensor, task: int) -> torch.Tensor:
         """Outputs of the weights of embedding ``task`` on ``x``: (N, C)."""
         self.target.use_task_bn(task)
-        return forward_with_weights(self.target, self.hnet(task_id=task), x)
+        return forward_with_weights(self.target, self.hnet(task_id=task), x, self._head(task))
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task: int, seen: int) -> Prediction:

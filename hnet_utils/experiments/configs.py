@@ -50,6 +50,10 @@ HNET_TYPES = ("full", "chunked")
 REGULARIZERS = regularizer.IMPLEMENTATIONS  # defined where they are implemented
 ACTIVATIONS = tuple(targets.ACTIVATIONS)
 HNET_INITS = hypernet.HNET_INITS  # defined where they are implemented
+#: Output heads of a hypernetwork's target (``hnet_heads``): "shared" -- every embedding
+#: generates the one C-unit output layer; "per_task" -- the target has one C-unit head per task
+#: and embedding t's network uses head t (the authors' SplitMNIST CL3 layout, docs/method.md §3).
+HNET_HEADS = ("shared", "per_task")
 
 @dataclass
 class ExperimentConfig:
@@ -76,6 +80,7 @@ class ExperimentConfig:
     hnet_hidden: tuple[int, ...] = (10, 10)
     hnet_activation: str = "relu"
     hnet_init: str = "target_std"
+    hnet_heads: str = "shared"
     # output regulariser
     beta: float = 0.01
     lookahead: bool = True
@@ -208,8 +213,8 @@ def describe_config(cfg: "ExperimentConfig | Mapping[str, Any]", fields: Sequenc
 #: Settings of the classifier's hypernetwork and its regulariser. The baselines that train the
 #: target's own weights never read them, so two baseline runs that differ only here are the same.
 HNET_FIELDS = ("hnet_type", "embedding_dim", "chunk_embedding_dim", "chunk_size", "hnet_hidden",
-               "hnet_activation", "hnet_init", "beta", "lookahead", "regularizer", "reg_subset",
-               "outlier_weight")
+               "hnet_activation", "hnet_init", "hnet_heads", "beta", "lookahead", "regularizer",
+               "reg_subset", "outlier_weight")
 #: The methods that use none of :data:`HNET_FIELDS`.
 TARGET_ONLY_METHODS = ("finetune", "scratch", "multitask", "ewc", "online_ewc", "si")
 
@@ -225,7 +230,7 @@ def fields_in_use(config: Mapping[str, Any]) -> dict[str, Any]:
 ARCHITECTURE_FIELDS = (
     "benchmark", "num_tasks", "method", "scenario", "target", "target_hidden",
     "target_activation", "hnet_type", "embedding_dim", "chunk_embedding_dim",
-    "chunk_size", "hnet_hidden", "hnet_activation",
+    "chunk_size", "hnet_hidden", "hnet_activation", "hnet_heads",
 )
 # (the replay models' shapes are not listed: checkpoints written before they existed lack those
 # fields; a replay checkpoint of other shapes fails in load_state_checked, naming each tensor)
@@ -540,6 +545,11 @@ def validate_config(cfg: ExperimentConfig) -> None:
     _check_choice("target_activation", cfg.target_activation, ACTIVATIONS)
     _check_choice("hnet_activation", cfg.hnet_activation, ACTIVATIONS)
     _check_choice("hnet_init", cfg.hnet_init, HNET_INITS)
+    _check_choice("hnet_heads", cfg.hnet_heads, HNET_HEADS)
+    if cfg.hnet_heads == "per_task" and (cfg.method != "hnet" or cfg.benchmark == "regression"):
+        raise ValueError("hnet_heads='per_task' (one output head per task) needs method='hnet' on a "
+                         f"classification benchmark, got method={cfg.method!r}, "
+                         f"benchmark={cfg.benchmark!r}")
     problem = scenario_problem(cfg.method, cfg.scenario, cfg.benchmark)
     if problem:
         raise ValueError(problem)
