@@ -257,3 +257,15 @@ def test_embedding_predictions_figure_marks_the_right_answers():
     with pytest.raises(ValueError, match="class_names must name the labels of 3 tasks"):
         plotting.plot_embedding_predictions(np.zeros((4, 4, 3)), probs, names[:2], 0, "cat")
     plt.close("all")
+
+
+def test_average_seen_plot_draws_one_line_per_run():
+    a = _cifar_like([80, 60, 61], [79, 60, 60])
+    b = _cifar_like([80, 40, 41], [30, 20, 41])
+    fig = plotting.plot_average_seen({"HNET": a, "fine-tuning": b})
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["HNET", "fine-tuning"]
+    assert list(lines[1].get_ydata()) == pytest.approx([80, 60, (30 + 20 + 41) / 3])
+    with pytest.raises(ValueError, match="at least one run"):
+        plotting.plot_average_seen({})
+    plt.close("all")

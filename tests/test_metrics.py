@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from hnet_utils.continual.metrics import accuracy, average_final, backward_transfer, during, final, summarize
+from hnet_utils.continual.metrics import (accuracy, average_final, average_seen, backward_transfer, during,
+                                         final, summarize)
 
 # R[i][j]: accuracy on task j after training task i (None: not learned yet)
 R = [
@@ -19,6 +20,11 @@ def test_final_during_average():
     assert final(R) == [70.0, 85.0, 99.0]
     assert during(R) == [90.0, 95.0, 99.0]
     assert average_final(R) == pytest.approx((70 + 85 + 99) / 3)
+
+
+def test_average_seen_is_the_mean_over_tasks_learned_so_far():
+    assert average_seen(R) == pytest.approx([90.0, (80 + 95) / 2, (70 + 85 + 99) / 3])
+    assert average_seen(R)[-1] == pytest.approx(average_final(R))
 
 
 def test_backward_transfer_is_mean_change_on_old_tasks():

@@ -67,6 +67,16 @@ def average_final(matrix: Matrix) -> float:
     return sum(values) / len(values)
 
 
+def average_seen(matrix: Matrix) -> list[float]:
+    """Mean metric over the tasks learned so far, after each task: ``mean(R[t][:t+1])``, (K,).
+
+    Its last entry is :func:`average_final`; plotted against t it shows how a method
+    holds up as the sequence grows (the paper's PermutedMNIST-100 figure).
+    """
+    k = _check_square(matrix)
+    return [sum(matrix[t][:t + 1]) / (t + 1) for t in range(k)]
+
+
 def backward_transfer(matrix: Matrix) -> float:
     """Mean change on old tasks from right-after-learning to the end.
 

@@ -59,6 +59,10 @@ NOTEBOOK02_BETAS = (0.0, 0.003, 0.03, 0.3, 3.0)
 PERMUTED_100 = dict(num_tasks=100, embedding_dim=128, chunk_embedding_dim=12,
                     hnet_hidden=(200, 250, 350), hnet_activation="relu", chunk_size=7500,
                     beta=0.01)
+#: Its reduced version, which a CPU trains in minutes: notebook 02's long-sequence configuration
+#: (preset ``teaching_long``: target MLP 100,100, chunked hypernetwork hidden 32,32, chunk 4,000,
+#: 500 steps of lr 1e-3 per task, 2,000 test images per task) on all 100 tasks.
+PERMUTED_100_REDUCED = dict(num_tasks=100)
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,8 @@ class PlannedRun:
     """One run of the plan: what to train and where its results go.
 
     ``group`` is what ``--only`` selects (``regression``, ``permuted_mnist``,
-    ``permuted_mnist_replay_teaching``, ``permuted_mnist_100``, ``split_mnist``,
+    ``permuted_mnist_replay_teaching``, ``permuted_mnist_100``, ``permuted_mnist_100_reduced``,
+    ``split_mnist``,
     ``split_cifar10_substitute``, ``split_cifar10_100``, ``split_cifar10_100_zenke``); ``tag``
     distinguishes runs of the same benchmark, method and scenario with other settings (part of
     the file name).
@@ -121,7 +126,8 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
       (HNET+TIR, HNET+R, DGR) when the package has them;
     - the replay methods on PermutedMNIST-10 (CL2, CL3) at teaching size, which a CPU
       trains in minutes (preset ``teaching``; the paper-size runs are listed above);
-    - PermutedMNIST-100 (the long sequence), HNET in CL1;
+    - PermutedMNIST-100 (the long sequence), HNET in CL1, and its reduced version
+      (:data:`PERMUTED_100_REDUCED`), which a CPU trains in minutes;
     - the offline substitute of Split CIFAR-10/100 in the teaching configuration
       of notebook 05 (CL1): HNET, HNET with beta = 0, fine-tuning, from scratch;
     - Split CIFAR-10/100 (CL1) with ResNet-32 and with the Zenke conv net:
@@ -146,6 +152,8 @@ def course_plan(seeds: Sequence[int] = DEFAULT_SEEDS) -> list[PlannedRun]:
     add("permuted_mnist_replay_teaching", "permuted_mnist", REPLAY_METHODS, (2, 3),
         preset="teaching", tag="teaching")
     add("permuted_mnist_100", "permuted_mnist", ("hnet",), (1,), tag="100tasks", **PERMUTED_100)
+    add("permuted_mnist_100_reduced", "permuted_mnist", ("hnet",), (1,), preset="teaching_long",
+        tag="100tasks_reduced", **PERMUTED_100_REDUCED)
     runs.extend(notebook02_runs())
     add("split_cifar10_substitute", "split_cifar10_substitute", CIFAR_METHODS, (1,), preset="teaching")
     add("split_cifar10_substitute", "split_cifar10_substitute", ("hnet",), (1,), preset="teaching",

@@ -28,6 +28,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from hnet_utils.continual.metrics import average_seen
 from hnet_utils.continual.outliers import image_shape, mosaic
 from hnet_utils.experiments.results import ContinualResult
 from hnet_utils.networks.hypernet import HyperNetwork, compression_ratio, count_parameters
@@ -763,6 +764,27 @@ def plot_during_and_final(result: ContinualResult, ax=None, title: str = ""):
     ax.set_xlabel("task")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(loc="lower left")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_average_seen(results: Mapping[str, ContinualResult], ax=None, title: str = ""):
+    """Average accuracy over the tasks learned so far against the number of tasks learned
+    (``metrics.average_seen``), one line per run: ``{label: ContinualResult}``."""
+    if not results:
+        raise ValueError("results must hold at least one run")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    lowest = 100.0
+    for i, (label, r) in enumerate(results.items()):
+        curve = average_seen(r.matrix)
+        ax.plot(np.arange(1, len(curve) + 1), curve, "-", color=task_color(i), label=label)
+        lowest = min(lowest, min(curve))
+    ax.set_ylim(max(0.0, lowest - 10), 100)
+    ax.set_xlabel("tasks learned")
+    ax.set_ylabel("average accuracy on them (%)")
+    ax.legend(loc="lower left", fontsize=8)
     if title:
         ax.set_title(title)
     return ax.figure
