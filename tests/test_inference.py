@@ -76,9 +76,11 @@ def test_per_task_heads_embedding_t_uses_head_t():
         other = forward_with_weights(result.target, result.hnet(task_id=t), x, head=(t + 1) % 3)
         assert torch.allclose(logits[t], own, atol=1e-6)
         assert not torch.allclose(logits[t], other, atol=1e-3)
-    with pytest.raises(ValueError, match="hnet_heads='per_task'.*method='hnet'"):
-        preset_config("split_mnist", "fast", method="ewc", hnet_heads="per_task")
+    with pytest.raises(ValueError, match="hnet_heads='per_task'.*method='hnet'.*'hnet_tir'"):
+        preset_config("split_mnist", "fast", method="hnet_tir", scenario=3, hnet_heads="per_task")
     with pytest.raises(ValueError, match="hnet_heads='per_task'.*classification"):
         preset_config("regression", "fast", hnet_heads="per_task")
+    # a baseline does not read it (compare_methods switches the method of an HNET configuration)
+    assert preset_config("split_mnist", "fast", method="ewc", hnet_heads="per_task").method == "ewc"
     with pytest.raises(ValueError, match="hnet_heads must be one of"):
         preset_config("split_mnist", "fast", hnet_heads="two")

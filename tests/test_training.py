@@ -269,7 +269,8 @@ def test_hnet_step_is_the_plain_regularised_adam_step(split_mnist):
     for x, y in batches[6:]:
         learner.step([(2, x, y)], 3)
         opt.zero_grad()
-        F.cross_entropy(forward_with_weights(learner.target, h(task_id=2), x), y).backward()
+        head = 2 if cfg.hnet_heads == "per_task" else None      # the paper preset: per task
+        F.cross_entropy(forward_with_weights(learner.target, h(task_id=2), x, head), y).backward()
         reg(adam_lookahead(opt, h.theta_parameters())).backward()
         opt.step()
     for (name, a), b in zip(learner.hnet.named_parameters(), h.parameters()):
