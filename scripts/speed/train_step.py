@@ -79,6 +79,7 @@ class IsolatedSetup:
         for _ in range(old_tasks + 1):
             self.h.add_task()
         self.current = old_tasks
+        self.head = old_tasks if getattr(cfg, "hnet_heads", "shared") == "per_task" else None
         self.reg = OutputRegularizer(self.h, cfg.beta, method=cfg.regularizer)
         self.reg.snapshot(tasks=range(old_tasks))
         params = self.h.theta_parameters() + [self.h.task_embedding(self.current)]
@@ -93,7 +94,7 @@ class IsolatedSetup:
     def step(self) -> None:
         self.opt.zero_grad(set_to_none=True)
         weights = self.h(task_id=self.current)
-        F.cross_entropy(forward_with_weights(self.target, weights, self.x), self.y).backward()
+        F.cross_entropy(forward_with_weights(self.target, weights, self.x, self.head), self.y).backward()
         theta = self.h.theta_parameters()
         delta = (adam_lookahead(self.opt, theta) if self.buffers is None
                  else adam_lookahead(self.opt, theta, self.buffers))
@@ -122,6 +123,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed rounds")
     parser.add_argument("--rounds", type=int, default=20, help="timed rounds")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--hnet-heads", default=None, choices=["shared", "per_task"],
+                        help="override the preset's output heads (default: the paper preset's; "
+                             "'shared' compares with code from before the field existed)")
     parser.add_argument("--default-malloc", action="store_true",
                         help="leave the C allocator as it is (the CLIs call "
                              "settings.keep_freed_memory(); this measures without it)")
@@ -134,7 +138,8 @@ def main() -> None:
 
     setups, benches, cfgs = {}, {}, {}
     for name in args.benchmarks:
-        cfg = preset_config(name, "paper", method="hnet", scenario=1).replace(device="cpu")
+        heads = {} if args.hnet_heads is None else {"hnet_heads": args.hnet_heads}
+        cfg = preset_config(name, "paper", method="hnet", scenario=1, **heads).replace(device="cpu")
         benches[name] = bench = training.make_benchmark_for(cfg)
         cfgs[name] = cfg
         print(f"# {name}: data {bench.source!r} ({bench.tasks[0].num_samples('train')} training "
@@ -167,6 +172,7 @@ def main() -> None:
                       "estimated_paper_run": estimate,
                       "config": {"old_tasks": args.old_tasks, "warmup": args.warmup,
                                  "rounds": args.rounds, "keep_freed_memory": kept,
+                                 "hnet_heads": getattr(cfgs[args.benchmarks[0]], "hnet_heads", "shared"),
                                  "load_average": os.getloadavg()[0]}}))
 
 
