@@ -44,13 +44,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="unprofiled steps of each kind first")
     parser.add_argument("--top", type=int, default=12, help="operations printed per kind of step")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--hnet-heads", default=None, choices=["shared", "per_task"],
+                        help="override the preset's output heads (see train_step.py)")
     parser.add_argument("--default-malloc", action="store_true",
                         help="leave the C allocator as it is (see train_step.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     kept = False if args.default_malloc else settings.keep_freed_memory()
-    cfg = preset_config(args.benchmark, "paper", method="hnet", scenario=1).replace(device="cpu")
+    heads = {} if args.hnet_heads is None else {"hnet_heads": args.hnet_heads}
+    cfg = preset_config(args.benchmark, "paper", method="hnet", scenario=1, **heads).replace(device="cpu")
     bench = training.make_benchmark_for(cfg)
     setups = {"plain": EngineSetup(cfg, bench, task=0), "regularised": EngineSetup(cfg, bench, task=1)}
     for setup in setups.values():
