@@ -203,7 +203,6 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    settings.keep_freed_memory()
     from hnet_utils.continual.training import describe_device, resolve_device, train_continual
 
     try:

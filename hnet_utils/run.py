@@ -29,7 +29,6 @@ import sys
 from dataclasses import fields
 from typing import Any
 
-from hnet_utils import settings
 from hnet_utils.data.datasets import CorruptFileError
 from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_HEADS, HNET_INITS,
                                            HNET_TYPES, METHODS,
@@ -325,7 +324,6 @@ def _run(args, cfg: ExperimentConfig | None):
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    settings.keep_freed_memory()
     if cfg is None:
         return _evaluate(args)
     if args.out:

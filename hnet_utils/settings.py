@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 
@@ -58,30 +57,3 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-
-#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD_MAX = 32 * 2**20      # glibc's upper limit on 64-bit systems
-_TRIM_THRESHOLD = 2**30
-
-
-def keep_freed_memory() -> bool:
-    """Let the C allocator keep freed memory for reuse (glibc only); True if it applied.
-
-    A training step allocates and frees tensors of several MB (the generated
-    weights, their gradient, the regulariser's products: 8 MB each for
-    PermutedMNIST-10). By default glibc gives such blocks fresh pages from the
-    operating system and returns them on free, so every step pays a page fault
-    per 4 KB on first touch. Serving blocks up to 32 MB from the heap and not
-    trimming it (up to 1 GB free) makes later steps reuse warm memory; the
-    process keeps its peak heap. This is what PyTorch's CPU performance guide
-    gets by preloading jemalloc or tcmalloc. The training CLIs call it; results
-    do not change (scripts/speed/README.md has the measured effect).
-    """
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):      # not glibc (macOS, Windows, musl without mallopt)
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
-                and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))

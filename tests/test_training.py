@@ -5,12 +5,10 @@ mirror, when HNET_DATA_MIRROR is set); no internet needed.
 """
 
 import os
-import platform
 
 import pytest
 import torch
 
-from hnet_utils import settings
 from hnet_utils.continual.training import BatchSampler, TrainState, subset_indices, train_continual
 from hnet_utils.data.benchmarks import make_benchmark
 from hnet_utils.experiments.configs import METHODS, preset_config, scenario_problem
@@ -50,14 +48,13 @@ def test_same_config_gives_identical_results():
     assert c.matrix != a.matrix
 
 
-def test_keeping_freed_memory_changes_no_result_and_the_load_is_recorded():
+def test_the_machine_load_is_recorded():
     cfg = preset_config("regression", "fast", method="hnet", iterations=40)
-    a = train_continual(cfg, progress=False)
-    assert settings.keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
-    b = train_continual(cfg, progress=False)
-    assert a.matrix == b.matrix
+    result = train_continual(cfg, progress=False)
     if hasattr(os, "getloadavg"):
-        assert isinstance(b.load_average, float) and b.load_average >= 0
+        assert isinstance(result.load_average, float) and result.load_average >= 0
+    else:
+        assert result.load_average is None
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -274,8 +271,10 @@ def test_hnet_step_is_the_plain_regularised_adam_step(split_mnist):
         reg(adam_lookahead(opt, h.theta_parameters())).backward()
         opt.step()
     for (name, a), b in zip(learner.hnet.named_parameters(), h.parameters()):
-        # Adam's first steps move every weight by about lr: compare on that scale
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3 * cfg.lr)
+        # Adam's first steps move every weight by about lr: compare on that scale. Where a weight's
+        # gradient is near 0, Adam's m / sqrt(v) turns float rounding (another order of the same
+        # sums) into up to a few thousandths of lr; a wrong gradient moves most weights by ~lr.
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-2 * cfg.lr)
 
 
 @pytest.mark.parametrize("method", ["hnet", "finetune", "ewc", "hnet_tir", "hnet_r", "dgr"])

@@ -20,7 +20,6 @@ from collections import defaultdict
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from hnet_utils import settings
 from hnet_utils.continual import training
 from hnet_utils.experiments.configs import preset_config
 from train_step import EngineSetup
@@ -46,12 +45,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--hnet-heads", default=None, choices=["shared", "per_task"],
                         help="override the preset's output heads (see train_step.py)")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="leave the C allocator as it is (see train_step.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    kept = False if args.default_malloc else settings.keep_freed_memory()
     heads = {} if args.hnet_heads is None else {"hnet_heads": args.hnet_heads}
     cfg = preset_config(args.benchmark, "paper", method="hnet", scenario=1, **heads).replace(device="cpu")
     bench = training.make_benchmark_for(cfg)
@@ -69,7 +65,7 @@ def main() -> None:
         for name, ms in top.items():
             print(f"  {ms:7.2f} ms  {100 * ms / total:5.1f} %  {name}")
     print(json.dumps({"benchmark": args.benchmark, "profile": report, "threads": torch.get_num_threads(),
-                      "keep_freed_memory": kept, "load_average": os.getloadavg()[0]}))
+                      "load_average": os.getloadavg()[0]}))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import time
 import torch
 import torch.nn.functional as F
 
-from hnet_utils import settings
 from hnet_utils.continual import learners, training
 from hnet_utils.continual.regularizer import OutputRegularizer, adam_lookahead
 from hnet_utils.experiments.configs import preset_config
@@ -126,12 +125,8 @@ def main() -> None:
     parser.add_argument("--hnet-heads", default=None, choices=["shared", "per_task"],
                         help="override the preset's output heads (default: the paper preset's; "
                              "'shared' compares with code from before the field existed)")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="leave the C allocator as it is (the CLIs call "
-                             "settings.keep_freed_memory(); this measures without it)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    kept = False if args.default_malloc else settings.keep_freed_memory()
     torch.manual_seed(0)
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -171,7 +166,7 @@ def main() -> None:
     print(json.dumps({"step_ms": step_ms, "threads": torch.get_num_threads(),
                       "estimated_paper_run": estimate,
                       "config": {"old_tasks": args.old_tasks, "warmup": args.warmup,
-                                 "rounds": args.rounds, "keep_freed_memory": kept,
+                                 "rounds": args.rounds,
                                  "hnet_heads": getattr(cfgs[args.benchmarks[0]], "hnet_heads", "shared"),
                                  "load_average": os.getloadavg()[0]}}))
 
