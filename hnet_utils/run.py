@@ -61,7 +61,7 @@ FIELD_HELP = {
     "hnet_activation": "activation of the hypernetwork's hidden layers",
     "hnet_heads": "output heads of the generated target: 'shared' (every embedding generates the "
                   "one C-unit head) or 'per_task' (one head per task, embedding t uses head t; "
-                  "the authors' SplitMNIST CL3 layout)",
+                  "the authors' MNIST layout in CL1 and CL3)",
     "hnet_init": "hypernetwork init: 'target_std' (generates a standard target init) or "
                  "'xavier' (the authors' toy init: Xavier weights, zero biases)",
     "beta": "strength of the hypernetwork output regulariser (0: plain fine-tuning of the hnet)",

@@ -14,7 +14,7 @@ learner, not editing the loop:
 
 Scenarios for the hypernetwork: the target has ``C`` outputs (classes per
 task) and every task gets its own output layer from its embedding (with
-``cfg.hnet_heads="per_task"``, the authors' SplitMNIST CL3 layout, the target
+``cfg.hnet_heads="per_task"``, the authors' MNIST layout in CL1 and CL3, the target
 has one C-unit head per task and embedding ``t``'s network uses head ``t``). CL1
 uses embedding ``j`` for task ``j``. CL2 and CL3 infer the task by the lowest
 predictive entropy over all learned embeddings (HNET+ENT, ``inference.py``);

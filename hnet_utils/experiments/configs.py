@@ -52,7 +52,7 @@ ACTIVATIONS = tuple(targets.ACTIVATIONS)
 HNET_INITS = hypernet.HNET_INITS  # defined where they are implemented
 #: Output heads of a hypernetwork's target (``hnet_heads``): "shared" -- every embedding
 #: generates the one C-unit output layer; "per_task" -- the target has one C-unit head per task
-#: and embedding t's network uses head t (the authors' SplitMNIST CL3 layout, docs/method.md §3).
+#: and embedding t's network uses head t (the authors' MNIST layout in CL1 and CL3, docs/method.md §3).
 HNET_HEADS = ("shared", "per_task")
 
 @dataclass
