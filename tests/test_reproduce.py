@@ -147,6 +147,8 @@ def test_table1_reads_the_results_and_colours_them():
     assert row["n"] == 3 and row["published"] == 69.48 and row["status"] == "verified"
     assert row["reaches"] is False
     assert "--out results/split_mnist_hnet_cl3.json" in row["command"]
+    group = [g for g in reproduction.seed_groups() if g.first.name == "split_mnist_hnet_cl3"][0]
+    assert group.mean_std == pytest.approx((row["ours mean"], row["ours std"]))
     html = reproduction.style_table1(table).to_html()
     assert reproduction.COLOURS[False].split(": ")[1] in html
     for key, pub in reproduction.PUBLISHED_TABLE1.items():

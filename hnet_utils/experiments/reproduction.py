@@ -120,6 +120,11 @@ class SeedGroup:
     def values(self) -> list[float]:
         return [r.average_final for r in self.results.values()]
 
+    @property
+    def mean_std(self) -> tuple[float | None, float | None]:
+        """Mean and standard deviation of :attr:`values` (None without results / one seed)."""
+        return _mean_std(self.values)
+
 
 def seed_groups(folder: str | Path = planning.RESULTS_DIR,
                 seeds: Sequence[int] = tuple(range(10)),
