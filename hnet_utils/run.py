@@ -84,6 +84,8 @@ FIELD_HELP = {
     "si_c": "SI penalty strength c",
     "si_epsilon": "SI damping ξ in Ω += ω / (Δ² + ξ)",
     "train_subset": "use only this many (fixed random) training samples per task ('none' for all)",
+    "val_size": "samples held out of each task's training data for validation ('none': the "
+                "benchmark's default, a tenth, at most 5,000; 0: train on all, as the authors' MNIST code)",
     "test_subset": "evaluate on this many (fixed random) test samples per task ('none' for all)",
     "eval_batch_size": "batch size for evaluation",
     "device": "'cpu', 'cuda', 'cuda:N', 'mps' or 'none' (automatic: CUDA when available)",

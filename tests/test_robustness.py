@@ -259,6 +259,21 @@ def test_cli_and_make_benchmark_agree_on_num_tasks(capsys, no_training):
     assert make_benchmark("regression", num_tasks=9).num_tasks == 9  # generated tasks: allowed
 
 
+def test_bad_val_size_is_refused_before_training(capsys, no_training):
+    message = cli_error([*TINY, "--val-size", "-1"], capsys)
+    assert message.startswith("error: val_size must be an int >= 0 or None")
+    with pytest.raises(ValueError, match="val_size"):
+        preset_config("regression", "fast").replace(val_size=2.5)
+
+
+def test_make_benchmark_for_holds_out_cfg_val_size():
+    from hnet_utils.continual.training import make_benchmark_for
+
+    cfg = preset_config("regression", "fast")
+    assert make_benchmark_for(cfg).tasks[0].num_samples("val") == 50       # the default
+    assert make_benchmark_for(cfg.replace(val_size=7)).tasks[0].num_samples("val") == 7
+
+
 # ---------------------------------------------------- 7. one error line, exit status 2
 
 

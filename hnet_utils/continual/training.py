@@ -165,8 +165,9 @@ def machine_load() -> float | None:
 
 
 def make_benchmark_for(cfg: ExperimentConfig) -> Benchmark:
-    """The benchmark of ``cfg`` (``make_benchmark``), seeded with ``cfg.seed``."""
-    return make_benchmark(cfg.benchmark, num_tasks=cfg.num_tasks, seed=cfg.seed)
+    """The benchmark of ``cfg`` (``make_benchmark``), seeded with ``cfg.seed``, holding out
+    ``cfg.val_size`` validation samples per task (None: the benchmark's default)."""
+    return make_benchmark(cfg.benchmark, num_tasks=cfg.num_tasks, seed=cfg.seed, val_size=cfg.val_size)
 
 
 def check_benchmark(cfg: ExperimentConfig, benchmark: Benchmark) -> None:
