@@ -178,6 +178,10 @@ def check_benchmark(cfg: ExperimentConfig, benchmark: Benchmark) -> None:
     if (benchmark.kind == "regression") != (cfg.benchmark == "regression"):
         raise ValueError(f"config benchmark {cfg.benchmark!r} does not match a "
                          f"{benchmark.kind} benchmark {benchmark.name!r}")
+    built = benchmark.info.get("val_size")
+    if cfg.val_size is not None and built != cfg.val_size:
+        raise ValueError(f"val_size={cfg.val_size} but the benchmark holds out val_size={built}; "
+                         "build it with make_benchmark_for(cfg)")
 
 
 def describe_device(device: torch.device) -> str:
