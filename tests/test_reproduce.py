@@ -144,10 +144,11 @@ def test_table1_reads_the_results_and_colours_them():
     table = reproduction.table1()
     row = table[(table.benchmark == "split_mnist") & (table.scenario == "CL3")
                 & (table.method == "HNET+ENT")].iloc[0]
-    assert row["n"] == 3 and row["published"] == 69.48 and row["status"] == "verified"
+    group = [g for g in reproduction.seed_groups() if g.first.name == "split_mnist_hnet_cl3"][0]
+    assert row["n"] == len(group.results) >= 3        # every finished seed, the plan's three or more
+    assert row["published"] == 69.48 and row["status"] == "verified"
     assert row["reaches"] is False
     assert "--out results/split_mnist_hnet_cl3.json" in row["command"]
-    group = [g for g in reproduction.seed_groups() if g.first.name == "split_mnist_hnet_cl3"][0]
     assert group.mean_std == pytest.approx((row["ours mean"], row["ours std"]))
     html = reproduction.style_table1(table).to_html()
     assert reproduction.COLOURS[False].split(": ")[1] in html
