@@ -268,13 +268,12 @@ def test_bad_val_size_is_refused_before_training(capsys, no_training):
 
 def test_make_benchmark_for_holds_out_cfg_val_size():
     from hnet_utils.continual import training
-    from hnet_utils.continual.training import make_benchmark_for
 
     cfg = preset_config("regression", "fast")
-    assert make_benchmark_for(cfg).tasks[0].num_samples("val") == 50       # the default
-    assert make_benchmark_for(cfg.replace(val_size=7)).tasks[0].num_samples("val") == 7
+    assert training.make_benchmark_for(cfg).tasks[0].num_samples("val") == 50       # the default
+    assert training.make_benchmark_for(cfg.replace(val_size=7)).tasks[0].num_samples("val") == 7
     with pytest.raises(ValueError, match="val_size=7 but the benchmark holds out val_size=50"):
-        training.train_continual(cfg.replace(val_size=7), benchmark=make_benchmark_for(cfg))
+        training.train_continual(cfg.replace(val_size=7), benchmark=training.make_benchmark_for(cfg))
 
 
 # ---------------------------------------------------- 7. one error line, exit status 2

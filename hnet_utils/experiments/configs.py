@@ -120,7 +120,8 @@ class ExperimentConfig:
     train_subset: int | None = None
     # samples held out of each task's training data as a validation split (None: the benchmark's
     # default, a tenth of the task's training data, at most 5,000; 0: train on all of it, as the
-    # authors' MNIST code does). Training and evaluation never read the validation split.
+    # authors' MNIST code does; regression: extra noise-free points, default 50). Training and
+    # evaluation never read the validation split.
     val_size: int | None = None
     test_subset: int | None = None
     eval_batch_size: int = 1000
@@ -624,7 +625,8 @@ def validate_config(cfg: ExperimentConfig) -> None:
     _check_positive("train_subset", cfg.train_subset, allow_none=True)
     if cfg.val_size is not None and (isinstance(cfg.val_size, bool) or not isinstance(cfg.val_size, int)
                                      or cfg.val_size < 0):
-        raise ValueError(f"val_size must be an int >= 0 or None (the benchmark's default), got {cfg.val_size!r}")
+        raise ValueError("val_size must be an int >= 0 or None (the benchmark's default), "
+                         f"got {cfg.val_size!r}")
     _check_positive("test_subset", cfg.test_subset, allow_none=True)
     if cfg.device is not None and not (cfg.device == "cpu" or str(cfg.device).startswith("cuda")
                                        or cfg.device == "mps"):
