@@ -17,6 +17,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Callable
 
 import torch
@@ -27,7 +28,7 @@ from hnet_utils.continual.baselines import TargetLearner
 from hnet_utils.continual.learners import HnetLearner, Learner, build_target
 from hnet_utils.continual.resume import can_resume, load_progress, restore, save_progress
 from hnet_utils.data.augment import random_crop_flip
-from hnet_utils.data.benchmarks import Benchmark, make_benchmark
+from hnet_utils.data.benchmarks import Benchmark, TaskData, make_benchmark
 from hnet_utils.experiments.configs import ExperimentConfig, validate_config
 from hnet_utils.experiments.results import ContinualResult
 from hnet_utils.networks.hypernet import HyperNetwork
@@ -108,6 +109,15 @@ class BatchSampler:
             parts.append(self._take(size - got))
             got += len(parts[-1])
         return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def task_indices(cfg: ExperimentConfig, tasks: Sequence[TaskData], split: str) -> list[torch.Tensor]:
+    """The samples of each task's ``split`` (``"train"`` or ``"test"``) that a run with ``cfg``
+    uses: all of them, or the subset of ``cfg.train_subset`` / ``cfg.test_subset`` drawn with
+    the run's seed (the same for every method, so their numbers compare)."""
+    size, offset = {"train": (cfg.train_subset, 1000), "test": (cfg.test_subset, 2000)}[split]
+    return [subset_indices(t.num_samples(split), size, cfg.seed + offset + i)
+            for i, t in enumerate(tasks)]
 
 
 def steps_per_task(cfg: ExperimentConfig, num_train: int) -> int:
@@ -293,10 +303,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     K, tasks = cfg.num_tasks, benchmark.tasks[:cfg.num_tasks]
-    train_idx = [subset_indices(t.num_samples("train"), cfg.train_subset, cfg.seed + 1000 + i)
-                 for i, t in enumerate(tasks)]
-    test_idx = [subset_indices(t.num_samples("test"), cfg.test_subset, cfg.seed + 2000 + i)
-                for i, t in enumerate(tasks)]
+    train_idx, test_idx = task_indices(cfg, tasks, "train"), task_indices(cfg, tasks, "test")
     learner = make_learner(cfg, benchmark, device, generator, train_idx)
     samplers = [BatchSampler(idx, cfg.batch_size, generator) for idx in train_idx]
     saved = None
@@ -388,10 +395,7 @@ def evaluate_checkpoint(path, device: str | None = None) -> tuple[ExperimentConf
     check_benchmark(cfg, benchmark)
     learned = stored["num_learned"]
     tasks = benchmark.tasks[:learned]
-    train_idx = [subset_indices(t.num_samples("train"), cfg.train_subset, cfg.seed + 1000 + i)
-                 for i, t in enumerate(tasks)]
-    test_idx = [subset_indices(t.num_samples("test"), cfg.test_subset, cfg.seed + 2000 + i)
-                for i, t in enumerate(tasks)]
+    train_idx, test_idx = task_indices(cfg, tasks, "train"), task_indices(cfg, tasks, "test")
     learner = make_learner(cfg, benchmark, device, torch.Generator().manual_seed(cfg.seed), train_idx)
     learner.target = stored["target"].to(device) if stored["target"] is not None else learner.target
     if stored["hnet"] is not None:

@@ -769,6 +769,29 @@ def plot_during_and_final(result: ContinualResult, ax=None, title: str = ""):
     return ax.figure
 
 
+def plot_metric_trace(trace, metric: str = "MSE", ax=None, title: str = "", log: bool | None = None):
+    """Each task's test metric over the training steps of the whole run, from a
+    :class:`~hnet_utils.continual.trace.MetricTrace`; dotted lines mark where a task begins.
+    ``log`` (default: for an MSE) draws the values on a log scale."""
+    if not trace.records:
+        raise ValueError("trace has no records: pass it as callback of train_continual first")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    for task in range(len(trace.task_starts)):
+        steps, values = trace.series(task)
+        ax.plot(steps, values, lw=1, color=task_color(task), label=f"task {task + 1}")
+    for start in trace.task_starts[1:]:
+        ax.axvline(start, color="0.5", ls=":", lw=1)
+    if log if log is not None else metric.lower() == "mse":
+        ax.set_yscale("log")
+    ax.set_xlabel("training step (all tasks)")
+    ax.set_ylabel(f"test {metric}")
+    ax.legend(loc="best", fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
 def plot_average_seen(results: Mapping[str, ContinualResult], ax=None, title: str = ""):
     """Average accuracy over the tasks learned so far against the number of tasks learned
     (``metrics.average_seen``), one line per run: ``{label: ContinualResult}``."""
