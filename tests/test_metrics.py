@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hnet_utils.continual.metrics import (accuracy, average_final, average_seen, backward_transfer, during,
-                                         final, summarize)
+                                         final, fits_kept, summarize)
 
 # R[i][j]: accuracy on task j after training task i (None: not learned yet)
 R = [
@@ -58,3 +58,14 @@ def test_accuracy_in_percent():
     assert accuracy(logits, torch.tensor([0, 1, 1, 1])) == pytest.approx(75.0)
     with pytest.raises(ValueError, match="rows"):
         accuracy(logits, torch.tensor([0, 1]))
+
+
+def test_fits_kept_needs_both_the_factor_and_the_ceiling():
+    mse = [[0.001, None, None],
+           [0.0025, 0.002, None],
+           [0.0019, 0.005, 0.02]]
+    assert fits_kept(mse) == [True, False, False]        # 1.9x; 2.5x; the last task above 0.01
+    assert fits_kept(mse, factor=3.0) == [True, True, False]
+    assert fits_kept(mse, factor=3.0, ceiling=0.05) == [True, True, True]
+    with pytest.raises(ValueError, match="factor must be >= 1"):
+        fits_kept(mse, factor=0.5)

@@ -91,6 +91,15 @@ def backward_transfer(matrix: Matrix) -> float:
     return sum(float(matrix[k - 1][j]) - float(matrix[j][j]) for j in range(k - 1)) / (k - 1)
 
 
+def fits_kept(matrix: Matrix, factor: float = 2.0, ceiling: float = 0.01) -> list[bool]:
+    """For an MSE matrix: whether each task's final MSE is at most ``factor`` times its MSE
+    right after learning it and at most ``ceiling`` (issue #16's test of "no forgetting" on the
+    regression toy; results/README.md says why it is fragile). (K,) booleans."""
+    if not factor >= 1 or not ceiling > 0:
+        raise ValueError(f"factor must be >= 1 and ceiling > 0, got {factor!r} and {ceiling!r}")
+    return [f <= factor * d and f <= ceiling for f, d in zip(final(matrix), during(matrix))]
+
+
 def summarize(matrix: Matrix) -> dict:
     """All summary numbers of ``matrix`` in one dict: final, during, average_final, backward_transfer."""
     return {
