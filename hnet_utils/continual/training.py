@@ -15,9 +15,9 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Callable
 
 import torch
