@@ -67,13 +67,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", help="also write the summary (the last printed line) to this JSON file")
     args = parser.parse_args()
-    if args.every < 1 or args.window < args.every:
-        parser.error("--every must be >= 1 and --window >= --every")
+    if args.every < 1 or args.window < args.every or args.threads < 1:
+        parser.error("--every and --threads must be >= 1 and --window >= --every")
     if args.out:
         try:
             check_output_path(args.out, "summary file", overwrite=args.overwrite)
         except OutputPathError as err:
             parser.error(str(err))
+    try:                                            # bad --preset / --iterations: before any training
+        preset_config("regression", args.preset, method="hnet",
+                      **({} if args.iterations is None else {"iterations": args.iterations}))
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(args.threads)
     summary = {}
     print("seed task   during      min   median      max  later max    final   final/during  final/median")
