@@ -282,10 +282,16 @@ def drive_probe(page, shots: Path, timeout: float, index: int = 0) -> str:
     problem = act_and_wait(play.click, r"^path step ([5-9]|[1-9][0-9]) ", "press play")
     if problem:
         return problem
-    time.sleep(1.0)
+    # while playing, each tick replaces the image: wait until one of them has finished loading
+    try:
+        page.wait_for_function(f"(sel) => ({JS_PROBE_STATE})(sel)?.painted", arg=index,
+                               timeout=wait_ms, polling=100)
+        painted = True
+    except Exception:  # playwright's TimeoutError
+        painted = False
     probe.screenshot(path=str(shots / f"probe{index}_playing.png"))
     state = page.evaluate(JS_PROBE_STATE, index)
-    if not state["painted"]:
+    if not painted:
         return "the probe's image is not painted after play"
     if not state["status"].startswith("path step"):
         return f"while playing, the status line left the path: {state['status']!r}"
