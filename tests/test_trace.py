@@ -33,6 +33,11 @@ def test_trace_every_k_steps_and_at_each_task_end(method):
     assert trace.series(2)[0] == [80, 90, 100, 105]
     with pytest.raises(ValueError, match="task must be"):
         trace.series(-1)
+    assert trace.steps_until_below(0, during=1, level=float("inf")) == 10   # the first record
+    assert trace.steps_until_below(0, during=1, level=min(values) / 2) is None
+    k = trace.steps_until_below(0, during=1, level=values[-1])                # the first at or below
+    assert values[steps.index(35 + k)] <= values[-1]
+    assert all(v > values[-1] for g, v in zip(steps, values) if g < 35 + k)
 
 
 def test_trace_records_a_last_step_once_and_plots():

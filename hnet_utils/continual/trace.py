@@ -59,3 +59,9 @@ class MetricTrace:
         rows = [(g, values[task]) for g, t, values in self.records
                 if task < len(values) and (during is None or t == during)]
         return [g for g, _ in rows], [v for _, v in rows]
+
+    def steps_until_below(self, task: int, during: int, level: float) -> int | None:
+        """Steps into the training of task ``during`` until ``task``'s metric is first at or
+        below ``level`` (an MSE), or None if it never is in the records of that task."""
+        steps, values = self.series(task, during=during)
+        return next((g - self.task_starts[during] for g, v in zip(steps, values) if v <= level), None)
