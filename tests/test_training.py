@@ -87,6 +87,20 @@ def test_scratch_keeps_one_frozen_network_per_task(split_mnist):
         assert column == [column[0]] * len(column)
 
 
+def test_multitask_trains_a_fresh_network_on_all_tasks_so_far():
+    """Joint training from scratch at every stage: a new network, and batches of every seen task."""
+    cfg = preset_config("regression", "fast", method="multitask", iterations=5)
+    nets, batch_tasks = {}, {}
+
+    def callback(state):
+        nets.setdefault(state.task, state.target)
+        batch_tasks[state.task] = list(state.learner.batch_tasks(state.task))
+
+    train_continual(cfg, callback=callback, callback_every=1, progress=False)
+    assert len({id(net) for net in nets.values()}) == 3
+    assert batch_tasks == {0: [0], 1: [0, 1], 2: [0, 1, 2]}
+
+
 def test_class_incremental_finetuning_forgets_old_classes(split_mnist):
     """CL3 fine-tuning predicts only the newest classes: the classic failure HNET+ENT avoids."""
     cfg = preset_config("split_mnist", "fast", method="finetune", scenario=3, num_tasks=2,

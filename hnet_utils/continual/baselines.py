@@ -6,8 +6,11 @@ what happens between tasks and what is added to the loss:
 * ``finetune``   -- keep training the same network on each new task.
 * ``scratch``    -- a freshly initialised network per task (CL1 only); task
   ``j`` is evaluated with the network trained on it.
-* ``multitask``  -- while "learning task t", train on batches of *all* tasks
-  ``0..t`` at once (mean of the per-task losses): an upper bound.
+* ``multitask``  -- while "learning task t", train a freshly initialised network
+  on batches of *all* tasks ``0..t`` at once (mean of the per-task losses): joint
+  training, the upper bound when trained to convergence. Fresh, not continued from
+  the network of tasks ``0..t-1``: a continued network can stay stuck in that
+  network's fit (regression toy, seed 2: task 3 at MSE 0.16 for 30,000 steps).
 * ``ewc`` / ``online_ewc`` -- fine-tuning plus the EWC penalty (ewc.py).
 * ``si``         -- fine-tuning plus the SI penalty (si.py).
 
@@ -97,8 +100,8 @@ class TargetLearner:
         return range(task + 1) if self.cfg.method == "multitask" else (task,)
 
     def start_task(self, task: int) -> None:
-        """Prepare learning ``task``: fresh net for scratch, new Adam, SI path integral."""
-        if self.cfg.method == "scratch" and task > 0:
+        """Prepare learning ``task``: fresh net for scratch and multitask, new Adam, SI path integral."""
+        if self.cfg.method in ("scratch", "multitask") and task > 0:
             self.target = self.make_target()
         self.target.use_task_bn(self._bn_task(task))
         self.target.train()
