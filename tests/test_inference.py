@@ -84,3 +84,34 @@ def test_per_task_heads_embedding_t_uses_head_t():
     assert preset_config("split_mnist", "fast", method="ewc", hnet_heads="per_task").method == "ewc"
     with pytest.raises(ValueError, match="hnet_heads must be one of"):
         preset_config("split_mnist", "fast", hnet_heads="two")
+
+
+def _entropy_nan_check():
+    """scripts/entropy_nan_check.py as a module."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "entropy_nan_check.py"
+    spec = importlib.util.spec_from_file_location("entropy_nan_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_authors_entropy_is_nan_when_softmax_underflows_and_argmin_takes_the_first_nan():
+    logits = torch.tensor([[[0.0, 1.0]], [[0.0, 200.0]], [[0.0, 300.0]], [[0.0, 0.5]]])  # (T=4, N=1, C=2)
+    entropy, tasks = _entropy_nan_check().authors_rule(logits)
+    assert torch.isnan(entropy[1:3, 0]).all() and not torch.isnan(entropy[[0, 3], 0]).any()
+    assert tasks.tolist() == [1]
+    assert infer_task(logits).tolist() == [1]   # ours: entropy 0 for both, the first of them wins
+
+
+def test_entropy_nan_check_reproduces_the_runs_final_accuracies(tmp_path):
+    from hnet_utils.continual.training import train_continual
+    from hnet_utils.experiments.configs import preset_config
+    from hnet_utils.experiments.results import save_run_checkpoint
+
+    cfg = preset_config("split_mnist", "fast", method="hnet", scenario=3, num_tasks=3, iterations=30)
+    run = train_continual(cfg, progress=False)
+    report = _entropy_nan_check().main([str(save_run_checkpoint(run, tmp_path / "run.pt"))])
+    assert report["accuracy"]["ours"] == pytest.approx(run.final, abs=1e-4)
+    assert len(report["max_logit_gap"]) == 3
