@@ -4,7 +4,10 @@ Each ``check_*`` function runs a learner's function on random inputs and
 compares it with the package's own implementation. It prints ``PASS`` with
 the largest difference, or raises :class:`CheckFailed` with a hint that says
 *what* differs (shape, value, sign, gradient, an edge case) without giving
-the solution away. A function that still raises ``NotImplementedError``
+the solution away. Each check tests the specific mistakes it has a hint for
+*before* the general comparison that the same mistake would also fail, so that
+every hint can be reached (``tests/test_check_hints.py`` gives each hint a
+wrong solution that receives it). A function that still raises ``NotImplementedError``
 (the student version of an exercise) is reported, not failed, so a student
 notebook runs to the end.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +83,13 @@ def _fail(msg: str):
     raise CheckFailed(msg)
 
 
+def _depends_on(out: torch.Tensor, x: torch.Tensor) -> bool:
+    """True if autograd connects ``out`` to ``x`` (the graph is kept for later gradients)."""
+    if not out.requires_grad:
+        return False
+    return torch.autograd.grad(out.sum(), x, retain_graph=True, allow_unused=True)[0] is not None
+
+
 def _compare(got, want: torch.Tensor, what: str, rtol: float = 1e-5, atol: float = 1e-6) -> float:
     """Shape, sign and value comparison; returns the largest absolute difference."""
     if not isinstance(got, torch.Tensor):
@@ -95,7 +106,13 @@ def _compare(got, want: torch.Tensor, what: str, rtol: float = 1e-5, atol: float
     if want.abs().max() > 0 and torch.allclose(got, -want, rtol=rtol, atol=atol):
         _fail(f"{what}: right size, wrong sign")
     ratio = (got.flatten() @ want.flatten()) / (want.flatten() @ want.flatten()).clamp_min(1e-300)
-    if want.abs().max() > 0 and torch.allclose(got, ratio * want, rtol=1e-4, atol=atol) \
+    # any two numbers are proportional: for a single number, only a whole factor (or its
+    # inverse) points to a missing or extra factor such as 1/(T-1)
+    r = float(ratio)
+    whole = r != 0 and any(abs(v) >= 1.5 and math.isclose(v, round(v), rel_tol=1e-4)
+                           for v in (r, 1 / r))
+    telling = want.numel() > 1 or whole
+    if want.abs().max() > 0 and telling and torch.allclose(got, ratio * want, rtol=1e-4, atol=atol) \
             and not math.isclose(float(ratio), 1.0, rel_tol=1e-4):
         _fail(f"{what}: proportional to the expected value but {float(ratio):.4g} times it "
               "(a missing or extra factor?)")
@@ -138,7 +155,18 @@ def reference_target_forward(net, flat, x):
 
 
 def reference_compression_ratio(num_hnet_params: int, num_target_weights: int) -> float:
-    """Trainable hypernetwork parameters (with all embeddings) / target weights (method.md §1)."""
+    """Trainable hypernetwork parameters (with all embeddings) / target weights (method.md §1).
+
+    Raises ValueError unless ``num_hnet_params`` >= 0 and ``num_target_weights`` > 0.
+    """
+    if isinstance(num_hnet_params, bool) or not isinstance(num_hnet_params, numbers.Real) \
+            or not num_hnet_params >= 0:
+        raise ValueError(f"num_hnet_params must be a number >= 0 (a count of parameters), "
+                         f"got {num_hnet_params!r}")
+    if isinstance(num_target_weights, bool) or not isinstance(num_target_weights, numbers.Real) \
+            or not num_target_weights > 0:
+        raise ValueError(f"num_target_weights must be a number > 0 (the target network's weight "
+                         f"count), got {num_target_weights!r}")
     return num_hnet_params / num_target_weights
 
 
@@ -154,10 +182,13 @@ def check_target_forward(fn, seed: int = 0) -> str:
         x = torch.randn(5, 3, generator=gen)
         got = _call(fn, net, flat, x)
         want = forward_with_weights(net, flat, x)
-        worst = max(worst, _compare(got, want, f"output for hidden={hidden}"))
-        if not got.requires_grad:
+        if not isinstance(got, torch.Tensor):
+            _fail(f"output for hidden={hidden}: expected a torch.Tensor, got {type(got).__name__}")
+        # before the values: an output made with the network's own weights differs in value too
+        if not _depends_on(got, flat):
             _fail("the output does not depend on `flat` through autograd: use the weights "
                   "from `flat`, not the network's own parameters")
+        worst = max(worst, _compare(got, want, f"output for hidden={hidden}"))
         g_got, = torch.autograd.grad(got.pow(2).sum(), flat)
         g_want, = torch.autograd.grad(want.pow(2).sum(), flat)
         _compare(g_got, g_want, "gradient with respect to flat")
@@ -177,12 +208,14 @@ def check_compression_ratio(fn) -> str:
         want = compression_ratio(h, target)
         if not isinstance(got, (int, float)) and not (isinstance(got, torch.Tensor) and got.numel() == 1):
             _fail(f"expected a number, got {type(got).__name__}")
-        got = float(got)
+        got, kind = float(got), "chunked" if chunk else "full"
         if math.isclose(got, 1 / want, rel_tol=1e-9):
             _fail("the ratio is upside down: which count goes on top?")
+        if got == math.floor(want) != want:
+            _fail(f"{kind} hypernetwork: got {got:g}, the whole part of {want:.4g}: integer "
+                  "division (//) drops the fraction")
         if not math.isclose(got, want, rel_tol=1e-9):
-            _fail(f"{'chunked' if chunk else 'full'} hypernetwork: got {got:.4g}, expected "
-                  f"{want:.4g} (does the numerator count *all* trainable parameters?)")
+            _fail(f"{kind} hypernetwork: got {got:.4g}, expected {want:.4g}")
     return "full and chunked hypernetworks"
 
 
@@ -198,8 +231,19 @@ def reference_output_regularizer(h, params, old_embeddings, old_weights, beta):
     """β/(T-1) Σ_t ||h(e_t, params) - old_weights[t]||², task by task (method.md §2).
 
     ``params``: {name: tensor} for θ_h (+ Δθ); ``old_embeddings`` (T-1, e);
-    ``old_weights`` (T-1, n) the snapshot's generated weights.
+    ``old_weights`` (T-1, n) the snapshot's generated weights. Raises ValueError for a
+    negative or non-finite ``beta``, no old task, or embeddings and weights of different
+    numbers of old tasks.
     """
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < math.inf:
+        raise ValueError(f"beta must be a finite number >= 0 (0 switches the regulariser off), "
+                         f"got {beta!r}")
+    if len(old_embeddings) == 0:
+        raise ValueError("old_embeddings must hold at least one old task (the regulariser "
+                         "starts with the second task), got none")
+    if len(old_embeddings) != len(old_weights):
+        raise ValueError(f"old_embeddings and old_weights must have one row per old task, got "
+                         f"{len(old_embeddings)} and {len(old_weights)} rows")
     total = 0.0
     for e, w_old in zip(old_embeddings, old_weights):
         w_new = torch.func.functional_call(h, params, (), {"embeddings": e})
@@ -236,7 +280,8 @@ def check_adam_delta(fn, seed: int = 0) -> str:
             _fail(f"expected a list of {len(params)} tensors, one per parameter")
         when = "first step (empty optimiser state)" if step == 0 else f"step {step + 1}"
         for i, (g, w) in enumerate(zip(got, want)):
-            if isinstance(g, torch.Tensor) and g.shape == w.shape and step > 0:
+            # before the values (step 0 too, where Adam's step is -lr * sign(grad))
+            if isinstance(g, torch.Tensor) and g.shape == w.shape:
                 plain = -opt.param_groups[0]["lr"] * params[i].grad
                 if torch.allclose(g.double(), plain.double(), rtol=1e-4):
                     _fail(f"{when}: Δθ is plain gradient descent (-lr * grad); Adam divides "
@@ -276,15 +321,21 @@ def check_output_regularizer(fn, seed: int = 0) -> str:
             got = _call(fn, h, params, old_e, old_w, 0.3)
             want = reg(delta=d)
             what = f"{kind} hypernetwork, {'with' if d else 'without'} lookahead: value"
+            if d is not None and isinstance(got, torch.Tensor) and got.numel() == 1 \
+                    and torch.allclose(got.detach(), reg().detach(), rtol=1e-6) \
+                    and not torch.allclose(got.detach(), want.detach(), rtol=1e-6):
+                _fail(f"{what}: the same as without the lookahead: evaluate the hypernetwork "
+                      "at `params` (θ_h + Δθ), not with its own parameters")
             worst = max(worst, _compare(got, want, what, rtol=1e-4))
             if not isinstance(got, torch.Tensor) or not got.requires_grad:
                 _fail(f"{what}: the result has no gradient with respect to θ_h (did you "
-                      "detach, or use the snapshot's weights on both sides?)")
+                      "detach it, or compute it under torch.no_grad()?)")
             g_got = torch.autograd.grad(got, theta, allow_unused=True)
             g_want = torch.autograd.grad(want, theta, allow_unused=True)
             for (name, _), a, b in zip(h.named_theta_parameters(), g_got, g_want):
                 if a is None:
-                    _fail(f"{kind}: no gradient reaches {name}")
+                    _fail(f"{kind}: no gradient reaches {name}: every tensor of `params` is "
+                          "part of θ_h and must stay differentiable")
                 _compare(a, b, f"{kind}: gradient of {name}", rtol=1e-4)
     return f"full and chunked, value and gradient, max |difference| {worst:.1e}"
 
@@ -374,14 +425,14 @@ def reference_choose_task(logits_per_task):
 def check_entropy(fn, seed: int = 0) -> str:
     """``fn(logits)`` against ``predictive_entropy``, including very confident logits."""
     gen = torch.Generator().manual_seed(seed)
+    uniform = torch.zeros(2, 5)   # first: the one case with a known answer, log C (in nats)
+    _compare(_call(fn, uniform), predictive_entropy(uniform),
+             "equal logits (the entropy should be log C, natural logarithm)", rtol=1e-5)
     logits = torch.randn(3, 6, 4, generator=gen)
     worst = _compare(_call(fn, logits), predictive_entropy(logits), "random logits (3, 6, 4)",
                      rtol=1e-4)
-    uniform = torch.zeros(2, 5)
-    _compare(fn(uniform), predictive_entropy(uniform),
-             "equal logits (the entropy should be log C)", rtol=1e-5)
     confident = torch.tensor([[200.0, 0.0], [0.0, -300.0]])
-    got = fn(confident)
+    got = _call(fn, confident)
     if isinstance(got, torch.Tensor) and not torch.isfinite(got).all():
         _fail("very confident logits (e.g. [200, 0]) give nan or inf: softmax then log "
               "underflows to log(0); use log_softmax")
@@ -441,52 +492,85 @@ def check_task_batch_norm(fn, seed: int = 0) -> str:
         layer.running_mean.copy_(torch.randn(K, C, generator=gen))
         layer.running_var.copy_(0.5 + torch.rand(K, C, generator=gen))
     x = 2 + 3 * torch.randn(6, C, 5, 5, generator=gen)
+    w, b = layer.weight.detach(), layer.bias.detach()
     for training in (False, True):
-        mean, var = layer.running_mean.clone(), layer.running_var.clone()
+        stored_mean, stored_var = layer.running_mean.clone(), layer.running_var.clone()
+        mean, var = stored_mean.clone(), stored_var.clone()      # what fn gets (and may update)
         layer.task, layer.training = 1, training
         want = layer(x)
         got = _call(fn, x, mean, var, layer.weight, layer.bias, 1, training)
         mode = "training" if training else "evaluation"
-        if not training and torch.allclose(got, F.batch_norm(x, None, None, layer.weight, layer.bias,
-                                                              True, 0.1, 1e-5), atol=1e-5):
-            _fail("in evaluation mode normalise with the stored statistics of the task, "
-                  "not with the batch's own mean and variance")
-        if not training and any(torch.allclose(got, reference_task_batch_norm(
-                x, mean, var, layer.weight, layer.bias, other, False), atol=1e-5) for other in (0, 2)):
-            _fail("the output uses the statistics of another task: take row `task` of the buffers")
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            _compare(got, want, f"output in {mode} mode")      # type or shape: its own message
+
+        def same(alternative):
+            return torch.allclose(got, alternative, atol=1e-5)
+        if not same(want):  # which known mistake gives this output?
+            if not training and same(F.batch_norm(x, None, None, w, b, True, 0.1, 1e-5)):
+                _fail("in evaluation mode normalise with the stored statistics of the task, "
+                      "not with the batch's own mean and variance")
+            if not training and any(same(reference_task_batch_norm(
+                    x, stored_mean, stored_var, w, b, other, False)) for other in (0, 2)):
+                _fail("the output uses the statistics of another task: take row `task` of the "
+                      "buffers")
+            if training and same(reference_task_batch_norm(x, stored_mean, stored_var, w, b, 1,
+                                                           False)):
+                _fail("in training mode normalise with the batch's own mean and variance (and "
+                      "update the task's running statistics), not with the stored ones")
         _compare(got, want, f"output in {mode} mode", atol=1e-5)
         if training:
             if not torch.allclose(mean[1], layer.running_mean[1], atol=1e-6):
                 _fail("in training mode the running mean of the task (row `task`) must be "
                       "updated in place (pass that row of the buffers to F.batch_norm)")
-            if not (torch.equal(mean[0], layer.running_mean[0]) and torch.equal(mean[2], layer.running_mean[2])):
+            if not (torch.equal(mean[0], layer.running_mean[0])
+                    and torch.equal(mean[2], layer.running_mean[2])):
                 _fail("the statistics of the other tasks changed: only row `task` may be updated")
-        elif not torch.equal(mean, layer.running_mean):
+        elif not (torch.equal(mean, layer.running_mean) and torch.equal(var, layer.running_var)):
             _fail("evaluation mode must not change the running statistics")
     return "evaluation and training mode"
 
 
 @_checked("crop_flip")
 def check_crop_flip(fn, seed: int = 0) -> str:
-    """``fn(x, dy, dx, flip, padding)`` against ``data.augment.crop_flip``."""
+    """``fn(x, dy, dx, flip, padding)`` against ``data.augment.crop_flip``: first the offsets
+    that give the images back, then a random batch, where known mistakes get their hint."""
     gen = torch.Generator().manual_seed(seed)
     B, C, H, W, p = 5, 3, 6, 7, 2
     x = torch.randn(B, C, H, W, generator=gen)
+    none = torch.zeros(B, dtype=torch.bool)
+    # 1. offsets (padding, padding) without flip cut out the original images; a mirrored
+    #    answer here is a flip mistake, diagnosed on the random batch below
+    same = _call(fn, x, torch.full((B,), p), torch.full((B,), p), none, p)
+    if not (isinstance(same, torch.Tensor) and same.shape == x.shape
+            and torch.allclose(same, x.flip(-1))):
+        _compare(same, x, "offsets (padding, padding) without flip must give the images back "
+                          "(offset 0 is the top-left corner of the padded image)")
+    # 2. a random batch
     dy = torch.randint(0, 2 * p + 1, (B,), generator=gen)
     dx = torch.randint(0, 2 * p + 1, (B,), generator=gen)
     flip = torch.tensor([True, False, True, False, False])
     want = reference_crop_flip(x, dy, dx, flip, p)
     got = _call(fn, x, dy, dx, flip, p)
-    if isinstance(got, torch.Tensor) and got.shape == want.shape:
-        if torch.allclose(got, reference_crop_flip(x, dx, dy, flip, p)):
-            _fail("rows and columns are swapped: dy moves the window down, dx to the right")
-        if torch.allclose(got, reference_crop_flip(x, dy, dx, ~flip, p)):
-            _fail("the flip is inverted: mirror the images where flip is True")
-        if torch.allclose(got, reference_crop_flip(x.flip(-1), dy, dx, torch.zeros_like(flip), p)):
-            _fail("every image is mirrored: only those with flip True should be")
+    if isinstance(got, torch.Tensor) and got.shape == want.shape and not torch.allclose(got, want):
+        mistakes = [  # (what the mistake computes, its hint)
+            (reference_crop_flip(x, dx, dy, flip, p),
+             "rows and columns are swapped: dy moves the window down, dx to the right"),
+            (reference_crop_flip(x, 2 * p - dy, 2 * p - dx, flip, p),
+             "the window moves the wrong way: a larger dy moves it down, a larger dx to the right"),
+            (reference_crop_flip(x, dy, dx, ~flip, p),
+             "the flip is inverted: mirror the images where flip is True"),
+            (reference_crop_flip(x, dy, dx, torch.ones_like(flip), p),
+             "every image is mirrored: only those with flip True should be"),
+            (reference_crop_flip(x, dy, dx, none, p),
+             "the crop is right but no image is mirrored: mirror left-right those with flip True"),
+            (reference_crop_flip(torch.where(flip.view(B, 1, 1, 1), x.flip(-1), x), dy, dx, none, p),
+             "you mirror before cropping: cut out the window first, then mirror it (mirroring "
+             "the padded image first moves the window to the other side)"),
+        ]
+        for wrong, hint in mistakes:
+            if torch.allclose(got, wrong):
+                _fail(hint)
     _compare(got, want, "augmented batch")
-    zero = _call(fn, x, torch.full((B,), p), torch.full((B,), p), torch.zeros(B, dtype=torch.bool), p)
-    _compare(zero, x, "offsets (padding, padding) without flip (must give the images back)")
     return f"B={B}, padding={p}"
 
 

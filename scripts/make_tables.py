@@ -1,7 +1,9 @@
 """Write the tables of results/README.md from the JSON files in results/.
 
-Every number in those tables comes from a results JSON written by
-``python -m hnet_utils.run --out ...``; nothing is typed by hand. The command
+Every measured number in those tables comes from a results JSON written by
+``python -m hnet_utils.run --out ...``; nothing is typed by hand. The published
+column comes from the project's one table of the paper's numbers,
+``hnet_utils.experiments.published`` (recalled values marked). The command
 shown for each run is rebuilt from the configuration stored in its JSON
 (``hnet_utils.run.config_to_argv``), so it reproduces that run.
 
@@ -24,7 +26,7 @@ from pathlib import Path
 from hnet_utils import settings
 from hnet_utils.experiments.configs import fields_in_use, preset_config
 from hnet_utils.experiments.results import ContinualResult
-from hnet_utils.experiments.studies import PUBLISHED
+from hnet_utils.experiments.published import published_text
 from hnet_utils.run import config_to_argv
 
 RESULTS_DIR = settings.REPO_ROOT / "results"
@@ -129,13 +131,13 @@ def places(result: ContinualResult, accuracy_places: int) -> int:
 def runs_table(runs: dict[str, ContinualResult]) -> str:
     """One row per run: accuracies, backward transfer, task inference, time, command."""
     lines = ["| benchmark | scenario | method | seed | configuration | ours: average final "
-             "accuracy (%) or MSE | published (method.md §5) | ours: final accuracy per task (%) or MSE | "
+             "accuracy (%) or MSE | published (paper's Table 1) | ours: final accuracy per task (%) or MSE | "
              "backward transfer | task inferred right (%) | wall time | device | command |",
              "|" + "---|" * 13]
     for name, r in sorted(runs.items(), key=sort_key):
         c = r.config
         paper = is_paper_config(r)
-        published = PUBLISHED.get((c["benchmark"], c["scenario"], c["method"]), "—") if paper else ""
+        published = published_text(c["benchmark"], c["scenario"], c["method"]) if paper else ""
         inferred = ("—" if r.task_inference_accuracy is None
                     else f"{r.average_task_inference_accuracy:.2f}")
         k = places(r, 2)
@@ -158,14 +160,14 @@ def seeds_table(runs: dict[str, ContinualResult]) -> str:
         key = json.dumps({k: v for k, v in full.items() if k != "seed"}, sort_keys=True)
         groups.setdefault(key, []).append(r)
     lines = ["| benchmark | scenario | method | configuration | seeds | ours: average final "
-             "accuracy (%) or MSE, mean ± std | published (method.md §5) | task inferred right (%), "
+             "accuracy (%) or MSE, mean ± std | published (paper's Table 1) | task inferred right (%), "
              "mean ± std |", "|" + "---|" * 8]
     for group in groups.values():
         if len(group) < 2:
             continue
         r, c = group[0], group[0].config
         paper = is_paper_config(r)
-        published = PUBLISHED.get((c["benchmark"], c["scenario"], c["method"]), "—") if paper else ""
+        published = published_text(c["benchmark"], c["scenario"], c["method"]) if paper else ""
         acc, k = [g.average_final for g in group], places(r, 2)
         inferred = "—"
         if r.task_inference_accuracy is not None:

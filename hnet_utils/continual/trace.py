@@ -3,8 +3,8 @@
 The matrix of a run (``metrics.py``) holds each task's metric at the end of each task. A
 :class:`MetricTrace` records it every few steps, which shows what happens to an old task
 while a new one is being learned. On the regression toy, for example, the first Adam steps
-of a new task knock the old fits far off (test MSE up to about 7), and the output
-regulariser then pulls them back over the following thousands of steps (notebook 01,
+of a new task knock the old fits far off, and the output regulariser then pulls them back
+over the following thousands of steps (notebook 01 prints how far and how long,
 results/README.md).
 """
 

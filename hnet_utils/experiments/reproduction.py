@@ -1,21 +1,24 @@
 """The paper's Table 1 beside ours, built from the results files (notebook 06).
 
 Everything here reads ``results/*.json`` (written by ``python -m hnet_utils.reproduce``
-or ``python -m hnet_utils.run``); the only numbers typed in are the published
-values in :data:`PUBLISHED_TABLE1`, each with its source and whether it was
-verified from a primary source or recalled (docs/method.md §5).
+or ``python -m hnet_utils.run``); no number is typed in. The published values, each with its
+source and whether it was verified from a primary source or recalled, come from
+:data:`hnet_utils.experiments.published.PUBLISHED_TABLE1` (docs/method.md §5).
 
 * :func:`load_results` reads a folder of results files;
 * :func:`seed_groups` gathers the seeds of each planned configuration;
 * :func:`table1` is the comparison (mean ± std over seeds, seeds, device, wall
   time, command), :func:`style_table1` colours it;
 * :func:`compression_rows`, :func:`step_time_rows` feed the compression study
-  and the regulariser's cost.
+  and the regulariser's cost;
+* :func:`results_of` and :func:`mean_std_text` read the seeds of one variant (e.g. the
+  runs behind "what does not reproduce") and print their mean ± std.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,70 +28,8 @@ from typing import Any
 import pandas as pd
 
 from hnet_utils.experiments import plan as planning
+from hnet_utils.experiments.published import method_label, published_for
 from hnet_utils.experiments.results import ContinualResult
-
-
-@dataclass(frozen=True)
-class Published:
-    """One published number: ``value`` (%), ``sem`` (± SEM over seeds, when given), where it
-    comes from and whether it was ``verified`` from a primary source or ``recalled``."""
-
-    value: float
-    sem: float | None
-    status: str
-    source: str
-
-    def __str__(self) -> str:
-        text = f"{self.value:.2f}" + (f" ± {self.sem:.2f}" if self.sem is not None else "")
-        return text + ("" if self.status == "verified" else " (recalled)")
-
-
-_TABLE1 = "von Oswald et al. (2020), Table 1, as quoted in docs/method.md §5"
-_VDV = ("von Oswald et al. (2020), Table 1; agrees with the class-incremental table of "
-        "van de Ven & Tolias (2019); docs/method.md §5")
-
-#: Table 1 column labels, in the paper's order.
-TABLE1_COLUMNS = ("EWC", "Online EWC", "SI", "DGR+distill", "HNET+ENT", "HNET+TIR", "HNET+R")
-_VALUES = {  # (benchmark, scenario): one value per column of TABLE1_COLUMNS (docs/method.md §5)
-    ("permuted_mnist", 1): (94.74, 95.96, 94.75, 97.51, 97.57, 97.57, 97.87),
-    ("permuted_mnist", 2): (94.31, 94.42, 95.33, 97.35, 92.80, 97.58, 97.60),
-    ("permuted_mnist", 3): (25.04, 33.88, 29.31, 96.38, 91.75, 97.59, 97.76),
-    ("split_mnist", 1): (98.64, 99.12, 99.09, 99.61, 99.79, 99.79, 99.83),
-    ("split_mnist", 2): (63.95, 64.32, 65.36, 96.83, 87.01, 94.43, 98.00),
-    ("split_mnist", 3): (20.01, 19.96, 19.99, 91.79, 69.48, 89.59, 95.30),
-}
-#: Cells read from a primary source (all others are recalled: targets, not facts).
-_VERIFIED = {("split_mnist", 3, "EWC"), ("split_mnist", 3, "Online EWC"),
-             ("split_mnist", 3, "SI"), ("split_mnist", 3, "HNET+ENT")}
-_SEM = {("split_mnist", 3, "HNET+ENT"): 0.80}
-
-#: ``PUBLISHED_TABLE1[(benchmark, scenario, column label)]``: the paper's average final test
-#: accuracy (%) after all tasks (mean ± SEM over seeds in the paper).
-PUBLISHED_TABLE1: dict[tuple[str, int, str], Published] = {
-    (bench, s, label): Published(
-        value, _SEM.get((bench, s, label)),
-        "verified" if (bench, s, label) in _VERIFIED else "recalled",
-        _VDV if (bench, s, label) in _VERIFIED and label != "HNET+ENT" else _TABLE1)
-    for (bench, s), values in _VALUES.items() for label, value in zip(TABLE1_COLUMNS, values)
-}
-
-_LABELS = {"finetune": "fine-tuning", "scratch": "from scratch", "multitask": "multitask",
-           "ewc": "EWC", "online_ewc": "Online EWC", "si": "SI", "dgr": "DGR+distill",
-           "hnet_tir": "HNET+TIR", "hnet_r": "HNET+R"}
-
-
-def method_label(method: str, scenario: int) -> str:
-    """The paper's name of ``method``: HNET (task id given, CL1), HNET+ENT (CL2, CL3), EWC, ..."""
-    if method == "hnet":
-        return "HNET" if scenario == 1 else "HNET+ENT"
-    return _LABELS.get(method, method)
-
-
-def published_for(benchmark: str, scenario: int, method: str) -> Published | None:
-    """The paper's number for our run, or None. In CL1 every HNET variant is the plain task-
-    conditioned hypernetwork, so our HNET in CL1 is compared with the HNET+ENT column."""
-    label = "HNET+ENT" if method == "hnet" else method_label(method, scenario)
-    return PUBLISHED_TABLE1.get((benchmark, scenario, label))
 
 
 # --------------------------------------------------------------------- reading results
@@ -102,6 +43,27 @@ def load_results(folder: str | Path = planning.RESULTS_DIR) -> dict[str, Continu
         if isinstance(data, dict) and "matrix" in data:
             out[path.name] = ContinualResult.load(path)
     return out
+
+
+def results_of(stem: str, folder: str | Path = planning.RESULTS_DIR) -> dict[int, ContinualResult]:
+    """``{seed: result}`` of the files ``<stem>.json`` and ``<stem>_seed<N>.json`` of ``folder``
+    (the seeds of one variant, as the results files are named), in seed order; empty when there
+    are none. ``results_of("split_mnist_hnet_cl3_xavier")`` does not pick up
+    ``split_mnist_hnet_cl3_xavier_per_task_heads.json``."""
+    name = re.compile(re.escape(stem) + r"(_seed\d+)?\.json")
+    found = [ContinualResult.load(path) for path in sorted(Path(folder).glob(f"{stem}*.json"))
+             if name.fullmatch(path.name)]
+    return {r.config["seed"]: r for r in sorted(found, key=lambda r: r.config["seed"])}
+
+
+def mean_std_text(values: Sequence[float], places: int = 2, unit: str = " %") -> str:
+    """``"67.23 ± 0.93 % over 3 seeds"``; one value: ``"84.97 % (1 seed)"``; none: ``"no runs"``."""
+    if not values:
+        return "no runs"
+    mean, std = _mean_std(values)
+    if std is None:
+        return f"{mean:.{places}f}{unit} (1 seed)"
+    return f"{mean:.{places}f} ± {std:.{places}f}{unit} over {len(values)} seeds"
 
 
 @dataclass

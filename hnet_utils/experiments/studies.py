@@ -10,8 +10,8 @@ anything by itself.
 * compression: :func:`compression_sweep` (accuracy against compression ratio);
 * long task sequences: :func:`time_regularizer` (reference vs exact);
 * stability/plasticity: :func:`beta_sweep`;
-* published numbers beside ours: :data:`PUBLISHED`, :func:`results_table`,
-  :func:`load_result_if_present`.
+* published numbers beside ours: :func:`results_table` (the paper's numbers come from
+  :mod:`hnet_utils.experiments.published`), :func:`load_result_if_present`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from hnet_utils.continual.regularizer import OutputRegularizer
 from hnet_utils.continual.training import train_continual
 from hnet_utils.experiments.configs import ExperimentConfig, preset_config
 from hnet_utils.experiments.plan import find_result
+from hnet_utils.experiments.published import published_text
 from hnet_utils.experiments.results import ContinualResult
 from hnet_utils.networks.hypernet import count_parameters
 
@@ -244,30 +245,6 @@ def beta_sweep(base: ExperimentConfig, betas: Sequence[float], benchmark=None,
 # Published numbers beside ours
 # ---------------------------------------------------------------------------
 
-#: Average final test accuracy (%) published by von Oswald et al. (2020),
-#: as quoted in docs/method.md §5, keyed by (benchmark, scenario, method).
-#: Only for display *beside* our own measured numbers, always labelled.
-PUBLISHED: dict[tuple[str, int, str], str] = {
-    ("permuted_mnist", 1, "hnet"): "≈ 97.6",
-    ("split_mnist", 1, "hnet"): "≈ 99.8",
-    ("split_mnist", 3, "hnet"): "69.48 ± 0.80 (HNET+ENT)",
-    ("split_mnist", 3, "ewc"): "≈ 20.0",
-    ("split_mnist", 3, "si"): "≈ 20.0",
-    # replay methods (docs/method.md §5, recalled values of the paper's Table 1)
-    ("split_mnist", 2, "hnet_tir"): "≈ 94.4",
-    ("split_mnist", 2, "hnet_r"): "≈ 98.0",
-    ("split_mnist", 2, "dgr"): "≈ 96.8",
-    ("split_mnist", 3, "hnet_tir"): "≈ 89.6",
-    ("split_mnist", 3, "hnet_r"): "≈ 95.3",
-    ("split_mnist", 3, "dgr"): "≈ 91.8",
-    ("permuted_mnist", 2, "hnet_tir"): "≈ 97.6",
-    ("permuted_mnist", 2, "hnet_r"): "≈ 97.6",
-    ("permuted_mnist", 2, "dgr"): "≈ 97.4",
-    ("permuted_mnist", 3, "hnet_tir"): "≈ 97.6",
-    ("permuted_mnist", 3, "hnet_r"): "≈ 97.8",
-    ("permuted_mnist", 3, "dgr"): "≈ 96.4",
-}
-
 
 def results_table(results: Mapping[tuple[str, int], ContinualResult], benchmark: str) -> pd.DataFrame:
     """Our average final accuracy beside the published one.
@@ -275,12 +252,14 @@ def results_table(results: Mapping[tuple[str, int], ContinualResult], benchmark:
     Args:
         results: ``{(method label, scenario): ContinualResult}``; the label is
             shown, the method is read from the result's configuration.
-        benchmark: whose published numbers to show (see :data:`PUBLISHED`).
+        benchmark: whose published numbers to show
+            (:data:`hnet_utils.experiments.published.PUBLISHED_TABLE1`).
 
     Returns:
         A table with one row per method label and, per scenario present,
         the columns ``"CL<s> ours"`` (%, our run) and ``"CL<s> paper"``
-        (published, "—" when the paper gives none).
+        (the paper's Table 1, recalled values marked "(recalled)"; "—" when
+        the paper gives none, e.g. for fine-tuning).
     """
     if not results:
         raise ValueError("results must contain at least one run, got an empty mapping")
@@ -292,8 +271,8 @@ def results_table(results: Mapping[tuple[str, int], ContinualResult], benchmark:
         for s in scenarios:
             result = results.get((label, s))
             row[f"CL{s} ours"] = round(result.average_final, 2) if result is not None else np.nan
-            method = result.config["method"] if result is not None else None
-            row[f"CL{s} paper"] = PUBLISHED.get((benchmark, s, method), "—")
+            row[f"CL{s} paper"] = ("—" if result is None else
+                                   published_text(benchmark, s, result.config["method"]))
         table[label] = row
     out = pd.DataFrame.from_dict(table, orient="index")
     out.index.name = "method"
