@@ -37,7 +37,8 @@ from pathlib import Path
 from hnet_utils import settings
 from hnet_utils.experiments import plan as planning
 from hnet_utils.experiments.configs import METHODS, REPLAY_METHODS
-from hnet_utils.files import atomic_write_text
+from hnet_utils.files import OutputPathError, atomic_write_text, check_output_path
+from hnet_utils.run import threads_problem
 
 MAKE_TABLES = settings.REPO_ROOT / "scripts" / "make_tables.py"
 
@@ -179,9 +180,13 @@ def measure_missing(runs, folder: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    fast = settings.fast_mode()
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be a positive integer, got {args.threads}")
+    try:
+        fast = settings.fast_mode()
+    except ValueError as err:
+        parser.error(str(err))
+    problem = threads_problem(args.threads)
+    if problem:
+        parser.error(problem)
     if any(s < 0 for s in args.seeds):
         parser.error(f"--seeds must be non-negative integers, got {args.seeds}")
     try:
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    from hnet_utils.continual.training import describe_device, resolve_device, train_continual
+    from hnet_utils.continual.training import describe_device, resolve_device
 
     try:
         where = describe_device(resolve_device(device))
@@ -219,6 +224,40 @@ def main(argv: list[str] | None = None) -> int:
     print(summary_line(summary, fast), flush=True)
     if args.dry_run:
         return 0
+    try:
+        check_results_folder(folder)
+    except OutputPathError as err:
+        parser.error(str(err))
+    try:
+        return run_plan(runs, folder, fast, device, step_times, summary, args)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: every finished run's results file is in {folder}; a run stopped "
+              f"half-way keeps its state after its last finished task in "
+              f"{folder / planning.PROGRESS_DIR} (replay methods restart): the same command "
+              "resumes", file=sys.stderr)
+        return 130
+
+
+def check_results_folder(folder: Path) -> None:
+    """Before the first run: ``folder`` is (or can be made) a writable folder with room for the
+    results files and the resume states (:class:`OutputPathError` otherwise)."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"--results-dir {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputPathError(f"--results-dir {folder} cannot be created ({err.strerror})") from None
+    check_output_path(folder / "probe.json", "results folder", overwrite=True,
+                      size_bytes=RESULTS_FOLDER_BYTES)
+
+
+#: Free space the results folder needs before a plan starts: results files and resume states.
+RESULTS_FOLDER_BYTES = 64 << 20
+
+
+def run_plan(runs, folder: Path, fast: bool, device, step_times, summary: dict, args) -> int:
+    """Train the runs of the plan that are not done, one after the other (see the module's doc)."""
+    from hnet_utils.continual.training import train_continual
 
     todo = [r for r in runs if planning.run_status(r, folder, fast) != "done"]
     start, failed = time.perf_counter(), []

@@ -25,8 +25,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from hnet_utils.data.datasets import CorruptFileError
@@ -35,10 +39,11 @@ from hnet_utils.experiments.configs import (ACTIVATIONS, BENCHMARKS, HNET_HEADS,
                                            REGULARIZERS,
                                            SCENARIOS, TARGETS, ExperimentConfig, preset_config,
                                            preset_names)
-from hnet_utils.files import check_output_path
+from hnet_utils.files import (OutputPathError, OutputWriteError, Reservation, check_distinct,
+                              check_output_path)
 
 #: Errors a learner can fix from the message alone: one ``error:`` line, no traceback.
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, CorruptFileError)
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, CorruptFileError, OutputWriteError)
 HINT = "(python -m hnet_utils.run --help lists every option; --debug shows the traceback)"
 
 #: One help line per configuration field (``--help`` documents every option).
@@ -134,6 +139,27 @@ def _optional(kind):
     return parse
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_problem(threads: int | None) -> str | None:
+    """Why ``--threads`` cannot be used on this machine (None: it can)."""
+    if threads is None:
+        return None
+    if threads < 1:
+        return f"--threads must be a positive integer, got {threads}"
+    cores = available_cores()
+    if threads > cores:
+        return (f"--threads {threads} is more than the {cores} CPU cores of this machine; more "
+                f"threads than cores only slow torch down (give at most {cores})")
+    return None
+
+
 def _parser_type(name: str, annotation: str):
     if "tuple" in annotation:
         return _int_tuple
@@ -204,8 +230,12 @@ def parse_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, Exp
     """Parse ``argv`` and build the validated configuration; bad input exits with a message."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be a positive integer, got {args.threads}")
+    problem = threads_problem(args.threads)
+    if problem:
+        parser.error(problem)
+    for option, value in (("--out", args.out), ("--checkpoint", args.checkpoint)):
+        if value is not None and not value.strip():
+            parser.error(f"{option} is empty; give a file name")
     given = [f.name for f in fields(ExperimentConfig) if hasattr(args, f.name)]
     if args.evaluate is not None:
         extra = [n for n in given if n != "device"]
@@ -267,17 +297,71 @@ def format_summary(result) -> str:
     return "\n".join(lines)
 
 
-def check_before_training(cfg: ExperimentConfig) -> None:
-    """What :func:`validate_config` cannot see without models: the device exists and the
-    chunk size fits the target (builds the target and hypernetwork on the CPU, no data)."""
+def check_before_training(cfg: ExperimentConfig) -> int:
+    """What :func:`validate_config` cannot see without models, all before any data are loaded:
+    the device exists, ``val_size`` leaves training data in every task, the networks fit in
+    memory, the chunk size fits the target (the hypernetwork is built on the CPU). Returns the
+    expected size of the run's checkpoint in bytes."""
+    import torch
+
     from hnet_utils.continual.learners import build_hnet, build_target
     from hnet_utils.continual.training import resolve_device
-    from hnet_utils.data.benchmarks import SHAPES
+    from hnet_utils.data.benchmarks import SHAPES, SMALLEST_TASK_TRAIN
+    from hnet_utils.networks.hypernet import hypernetwork_size
 
     resolve_device(cfg.device)
+    largest = SMALLEST_TASK_TRAIN[cfg.benchmark] - 1
+    if cfg.val_size is not None and cfg.val_size > largest:
+        raise ValueError(f"--val-size {cfg.val_size} leaves no training data: the smallest task "
+                         f"of {cfg.benchmark} has {largest + 1:,} training samples (at most "
+                         f"{largest:,})")
+    input_shape, classes = SHAPES[cfg.benchmark]
+    regression = cfg.benchmark == "regression"
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        n_target = sum(p.numel() for p in build_target(cfg, input_shape, classes, regression).parameters())
+    chunked = cfg.hnet_type == "chunked"
+    n_hnet = hypernetwork_size(n_target, cfg.embedding_dim, cfg.hnet_hidden,
+                               cfg.chunk_size if chunked else None,
+                               cfg.chunk_embedding_dim if chunked else None)
+    stored = (n_hnet if cfg.method in ("hnet", "hnet_r", "hnet_tir") else 0) + n_target * (
+        cfg.num_tasks if cfg.method == "scratch" else 1)
+    needed, free = BYTES_PER_TRAINED_PARAMETER * stored, available_memory()
+    if free is not None and needed > free:
+        raise ValueError(f"the networks of this configuration have {stored:,} parameters: about "
+                         f"{needed / 2**30:.1f} GiB to train them, and this machine has "
+                         f"{free / 2**30:.1f} GiB free; make --target-hidden, --hnet-hidden or "
+                         "--chunk-size smaller")
     if cfg.method == "hnet":
-        input_shape, classes = SHAPES[cfg.benchmark]
-        build_hnet(cfg, build_target(cfg, input_shape, classes, cfg.benchmark == "regression"))
+        build_hnet(cfg, build_target(cfg, input_shape, classes, regression))
+    return 4 * stored
+
+
+#: Memory per trained float32 parameter: the value, its gradient and Adam's two moments.
+BYTES_PER_TRAINED_PARAMETER = 16
+#: Bytes to keep free for a results file (a few kilobytes of JSON; generous).
+RESULTS_FILE_BYTES = 1 << 20
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def resume_path(output: str) -> Path:
+    """Where ``run`` keeps the state of an unfinished run whose first output is ``output``:
+    ``.<name>.resume.pt`` beside it (``continual/resume.py``)."""
+    path = Path(output)
+    return path.parent / f".{path.name[:100]}.resume.pt"
 
 
 def existing_run(path, cfg: ExperimentConfig):
@@ -317,51 +401,112 @@ def _evaluate(args) -> list[float]:
     return values
 
 
-def _run(args, cfg: ExperimentConfig | None):
-    """:func:`main` after parsing: checks, then training (or reuse), then atomic writes."""
+def _run(args, cfg: ExperimentConfig | None, progress: dict):
+    """:func:`main` after parsing: checks, then training (or reuse), then atomic writes.
+
+    ``progress`` is filled in as the run goes (``resume_file``, ``tasks_done``), so that an
+    interrupted run can say what it kept."""
     import torch
 
+    from hnet_utils.continual.resume import can_resume_method
     from hnet_utils.continual.training import train_continual
-    from hnet_utils.experiments.results import save_run_checkpoint
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if cfg is None:
         return _evaluate(args)
-    if args.out:
-        check_output_path(args.out, "results file", args.overwrite)
-    check_before_training(cfg)
-    result, reused = None, False
-    if args.checkpoint:
-        from pathlib import Path
-
+    check_distinct({"--out": args.out, "--checkpoint": args.checkpoint})
+    if args.out is not None:
+        check_output_path(args.out, "results file", args.overwrite, size_bytes=RESULTS_FILE_BYTES)
+    checkpoint_bytes = check_before_training(cfg)
+    if args.checkpoint is not None:
         if Path(args.checkpoint).is_file() and not args.overwrite:
-            result, reused = existing_run(args.checkpoint, cfg), True
+            result = existing_run(args.checkpoint, cfg)
             print(f"checkpoint {args.checkpoint} holds a finished run of this configuration: "
                   "reusing it instead of training again (--overwrite trains anew)")
-        else:
-            check_output_path(args.checkpoint, "checkpoint", args.overwrite)
-    if result is None:
-        result = train_continual(cfg, progress=not args.no_progress)
-    print(format_summary(result))
-    if args.out:
-        print(f"results written to {result.save(args.out)}")
-    if args.checkpoint and not reused:
-        print(f"checkpoint written to {save_run_checkpoint(result, args.checkpoint)}")
+            print(format_summary(result))
+            if args.out is not None:
+                _write_outputs(result, args, write_checkpoint=False)
+            return result
+        check_output_path(args.checkpoint, "checkpoint", args.overwrite, size_bytes=checkpoint_bytes)
+    outputs = [(p, w) for p, w in ((args.checkpoint, "checkpoint"), (args.out, "results file")) if p]
+    with contextlib.ExitStack() as held:
+        for path, what in outputs:  # a second run asking for the same file is refused now
+            held.enter_context(Reservation(path, what))
+            check_output_path(path, what, args.overwrite)  # written by a run that just ended?
+        resume_file = None
+        if outputs and can_resume_method(cfg.method):
+            resume_file = progress["resume_file"] = resume_path(outputs[0][0])
+            if resume_file.is_file():
+                print(f"resuming an interrupted run from {resume_file}")
+
+        def count_tasks(state):
+            if state.event == "task_end":
+                progress["tasks_done"] = state.task + 1
+
+        result = train_continual(cfg, progress=not args.no_progress, resume_file=resume_file,
+                                 callback=count_tasks, callback_every=10**9)
+        print(format_summary(result))
+        _write_outputs(result, args)
+        if resume_file is not None:
+            resume_file.unlink(missing_ok=True)  # the results are safe: nothing left to resume
     return result
+
+
+def _write_outputs(result, args, write_checkpoint: bool = True) -> None:
+    """Write the results file and the checkpoint, each on its own: a failure of one (a full
+    disk) leaves the other written, names its real cause, and prints the results JSON so that
+    the run's numbers are not lost. Raises :class:`OutputWriteError` after trying both."""
+    from hnet_utils.experiments.results import save_run_checkpoint
+
+    failures = []
+    if args.out is not None:
+        try:
+            print(f"results written to {result.save(args.out, replace=args.overwrite)}")
+        except (OutputWriteError, OutputPathError) as err:
+            failures.append(str(err))
+            print("the results file could not be written; its content follows, so that the "
+                  "run's numbers are not lost:\n" + result.to_json(), end="")
+    if args.checkpoint is not None and write_checkpoint:
+        try:
+            path = save_run_checkpoint(result, args.checkpoint, replace=args.overwrite)
+            print(f"checkpoint written to {path}")
+        except (OutputWriteError, OutputPathError) as err:
+            failures.append(str(err))
+    if failures:
+        raise OutputWriteError(None, "; ".join(failures))
+
+
+def interrupted_message(progress: dict) -> str:
+    """The one line an interrupted run ends with: what it kept and how to resume."""
+    resume_file, done = progress.get("resume_file"), progress.get("tasks_done", 0)
+    if resume_file is not None and done and Path(resume_file).is_file():
+        return (f"interrupted after task {done}: no results written; the state after task {done} "
+                f"is kept in {resume_file}, and the same command resumes from there")
+    if resume_file is not None:
+        return "interrupted before the first task ended: nothing written, nothing to resume"
+    return ("interrupted: no results written; this run keeps no state between tasks (no --out or "
+            "--checkpoint, or a replay method), so the same command starts from task 1")
 
 
 def main(argv: list[str] | None = None):
     """Entry point; returns the :class:`ContinualResult` (None with --print-config; the final
-    row with --evaluate). An expected error prints one ``error:`` line and exits with status 2."""
+    row with --evaluate). An expected error prints one ``error:`` line and exits with status 2;
+    an interruption (Ctrl-C, SIGTERM) one line saying what was kept, with status 130."""
     args, cfg = parse_config(argv)
     if args.print_config:
         import json
 
         print(json.dumps(cfg.to_dict(), indent=2))
         return None
+    progress: dict = {}
     try:
-        return _run(args, cfg)
+        return _run(args, cfg, progress)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"\n{interrupted_message(progress)}", file=sys.stderr)
+        raise SystemExit(130) from None
     except EXPECTED_ERRORS as err:
         if args.debug:
             raise
@@ -369,5 +514,15 @@ def main(argv: list[str] | None = None):
         raise SystemExit(2) from None
 
 
+def stop_on_sigterm() -> None:
+    """Treat SIGTERM (``kill``, a batch system's time limit) like Ctrl-C: the run ends with the
+    same one line and keeps the same state."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()

@@ -156,6 +156,9 @@ def fast_run(cifar10_mini):
 def test_pretrained_run_loads_only_with_the_listed_checksum(fast_run, tmp_path):
     result, _ = fast_run
     save_run_checkpoint(result, tmp_path / "demo.pt")
+    with pytest.raises(FileNotFoundError, match="list of sha256 sums .* is missing"):
+        pretrained.load_pretrained("demo", folder=tmp_path)
+    (tmp_path / pretrained.SUMS_FILE).write_text("")
     with pytest.raises(FileNotFoundError, match="has no sha256"):
         pretrained.load_pretrained("demo", folder=tmp_path)
     pretrained.write_sums(tmp_path)

@@ -1,6 +1,8 @@
 """Resuming a run after its last finished task (continual/resume.py): an interrupted run,
 continued from its resume file, ends with the results of an uninterrupted one."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -37,7 +39,7 @@ def test_interrupted_run_resumes_with_the_same_results(bench, method, extra, tmp
     with pytest.raises(Interrupt):          # killed at the end of the last task but one...
         train_continual(cfg, benchmark=bench, progress=False, resume_file=resume,
                         callback=stop_after(last_saved - 1))
-    assert load_progress(resume, cfg)["tasks_done"] == last_saved  # ...the file holds all before it
+    assert load_progress(resume, cfg, whole.data)["tasks_done"] == last_saved  # ...all before it
     torch.manual_seed(1234)                 # the global RNG state of the new process is irrelevant
     resumed = train_continual(cfg, benchmark=bench, progress=False, resume_file=resume)
     assert resumed.matrix == whole.matrix
@@ -63,3 +65,19 @@ def test_replay_methods_say_they_cannot_resume(bench, tmp_path):
     cfg = preset_config("split_mnist", "paper", fast=True, method="hnet_r", scenario=2, num_tasks=2)
     with pytest.raises(ValueError, match="cannot resume"):
         train_continual(cfg, benchmark=bench, progress=False, resume_file=tmp_path / "r.pt")
+
+
+def test_resume_on_other_data_is_refused(bench, tmp_path):
+    """A run started on one dataset never continues on another (e.g. the mirror was there when
+    it started, and only the shipped subset is there now): the results would mix the two."""
+    cfg = preset_config("split_mnist", "paper", fast=True, num_tasks=2, iterations=5)
+    resume = tmp_path / "run.resume.pt"
+    with pytest.raises(Interrupt):
+        train_continual(cfg, benchmark=bench, progress=False, resume_file=resume, callback=stop_after(0))
+    other = dataclasses.replace(bench, data_label="MNIST")  # the full dataset's label, same sizes
+    with pytest.raises(ValueError, match="trained on other data .*MNIST-mini.* than it would "
+                                         "continue on now \\(MNIST"):
+        train_continual(cfg, benchmark=other, progress=False, resume_file=resume)
+    assert resume.is_file()  # kept, for a resume on the right data
+    resumed = train_continual(cfg, benchmark=bench, progress=False, resume_file=resume)
+    assert resumed.data["label"] == bench.data_label

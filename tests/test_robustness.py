@@ -88,7 +88,7 @@ def test_unwritable_folder_is_refused(tmp_path, monkeypatch):
     def no_temp_file(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("hnet_utils.files.tempfile.TemporaryFile", no_temp_file)
+    monkeypatch.setattr("hnet_utils.files.tempfile.mkstemp", no_temp_file)
     with pytest.raises(OutputPathError, match="is not writable"):
         check_output_path(tmp_path / "r.json", "results file")
 

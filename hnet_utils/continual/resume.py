@@ -23,13 +23,19 @@ from typing import Any
 
 import torch
 
-from hnet_utils.experiments.configs import ExperimentConfig
-from hnet_utils.files import atomic_write
+from hnet_utils.data.benchmarks import describe_data, same_data
+from hnet_utils.experiments.configs import REPLAY_METHODS, ExperimentConfig
+from hnet_utils.files import atomic_write_bytes, torch_bytes
 
 
 def can_resume(learner) -> bool:
     """True if ``learner`` can save and restore its state between tasks."""
     return hasattr(learner, "state_dict") and hasattr(learner, "load_state_dict")
+
+
+def can_resume_method(method: str) -> bool:
+    """True if runs of ``method`` can resume (before any learner is built): all but replay."""
+    return method not in REPLAY_METHODS
 
 
 def _comparable(cfg: ExperimentConfig | dict) -> dict:
@@ -38,11 +44,17 @@ def _comparable(cfg: ExperimentConfig | dict) -> dict:
     return data
 
 
-def save_progress(path: Path, cfg: ExperimentConfig, tasks_done: int, matrix: list, inferred: list,
-                  wall_time_s: float, generator: torch.Generator, samplers: list, learner) -> Path:
-    """Write the state after ``tasks_done`` finished tasks to ``path`` (atomically)."""
+def save_progress(path: Path, cfg: ExperimentConfig, data: dict, tasks_done: int, matrix: list,
+                  inferred: list, wall_time_s: float, generator: torch.Generator, samplers: list,
+                  learner) -> Path:
+    """Write the state after ``tasks_done`` finished tasks to ``path`` (atomically).
+
+    ``data`` describes the data the run trains on (source, sizes: the ``data``
+    of its results); a resume on other data is refused (:func:`load_progress`).
+    """
     content: dict[str, Any] = {
-        "config": cfg.to_dict(), "tasks_done": tasks_done, "matrix": matrix, "inferred": inferred,
+        "config": cfg.to_dict(), "data": data, "tasks_done": tasks_done, "matrix": matrix,
+        "inferred": inferred,
         "wall_time_s": wall_time_s, "learner": learner.state_dict(),
         "rng": {"torch": torch.get_rng_state(), "generator": generator.get_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
@@ -50,14 +62,16 @@ def save_progress(path: Path, cfg: ExperimentConfig, tasks_done: int, matrix: li
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda file: torch.save(content, file))
+    return atomic_write_bytes(path, torch_bytes(content), what="resume file")
 
 
-def load_progress(path: Path, cfg: ExperimentConfig) -> dict | None:
-    """The state saved in ``path`` for ``cfg``, or None when there is no such file.
+def load_progress(path: Path, cfg: ExperimentConfig, data: dict) -> dict | None:
+    """The state saved in ``path`` for ``cfg`` on ``data``, or None when there is no such file.
 
-    A file of another configuration, or one that cannot be read, is a
-    ``ValueError`` naming it: it is never used, and never silently replaced.
+    A file of another configuration, of a run on other data (another source or
+    other sizes: e.g. the run started on the full dataset and the mirror is gone
+    now), or one that cannot be read, is a ``ValueError`` naming it: it is never
+    used, and never silently replaced.
     """
     path = Path(path)
     if not path.exists():
@@ -76,6 +90,11 @@ def load_progress(path: Path, cfg: ExperimentConfig) -> dict | None:
         diff = sorted(k for k, v in _comparable(cfg).items() if state["config"].get(k) != v)
         raise ValueError(f"the resume file {path} belongs to another configuration (differs in "
                          f"{', '.join(diff)}); delete it to start this run from its first task")
+    if not same_data(state.get("data"), data):
+        raise ValueError(
+            f"the run saved in {path} was trained on other data ({describe_data(state.get('data'))}) "
+            f"than it would continue on now ({describe_data(data)}); make the same data available "
+            "again (e.g. HNET_DATA_MIRROR) to resume, or delete the file to start anew")
     return state
 
 

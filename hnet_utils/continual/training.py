@@ -28,7 +28,8 @@ from hnet_utils.continual.baselines import TargetLearner
 from hnet_utils.continual.learners import HnetLearner, Learner, build_target
 from hnet_utils.continual.resume import can_resume, load_progress, restore, save_progress
 from hnet_utils.data.augment import random_crop_flip
-from hnet_utils.data.benchmarks import Benchmark, TaskData, make_benchmark
+from hnet_utils.data.benchmarks import (Benchmark, TaskData, describe_data, make_benchmark, run_data,
+                                        same_data)
 from hnet_utils.experiments.configs import ExperimentConfig, validate_config
 from hnet_utils.experiments.results import ContinualResult
 from hnet_utils.networks.hypernet import HyperNetwork
@@ -261,11 +262,28 @@ def make_learner(cfg: ExperimentConfig, benchmark: Benchmark, device: torch.devi
 
 
 def resolve_device(name: str | None) -> torch.device:
-    """The device of ``cfg.device`` (None: automatic); CUDA asked for but absent is an error."""
-    device = get_device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} asks for CUDA, which is not available here; "
-                         "use device=None (automatic; --device none) or 'cpu'")
+    """The device of ``cfg.device`` (None: automatic), checked against what this machine has:
+    an unknown name, CUDA or MPS absent, or a GPU index beyond the GPUs present is a
+    ``ValueError`` saying what is there."""
+    try:
+        device = get_device(name)
+    except RuntimeError:
+        raise ValueError(f"device={name!r} is not a device name; use 'cpu', 'cuda', 'cuda:N', "
+                         "'mps' or None (automatic; --device none)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={name!r} asks for CUDA, which is not available here; "
+                             "use device=None (automatic; --device none) or 'cpu'")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device={name!r} asks for GPU {device.index}; this machine has "
+                             f"{count} (cuda:0 to cuda:{count - 1})")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device={name!r} asks for Apple's MPS, which is not available here; "
+                             "use device=None (automatic; --device none) or 'cpu'")
+    elif device.type != "cpu":
+        raise ValueError(f"device={name!r}: this package runs on 'cpu', 'cuda', 'cuda:N' or 'mps'")
     return device
 
 
@@ -306,12 +324,13 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
     train_idx, test_idx = task_indices(cfg, tasks, "train"), task_indices(cfg, tasks, "test")
     learner = make_learner(cfg, benchmark, device, generator, train_idx)
     samplers = [BatchSampler(idx, cfg.batch_size, generator) for idx in train_idx]
+    data = run_data(benchmark, train_idx, test_idx)
     saved = None
     if resume_file is not None:
         if not can_resume(learner):
             raise ValueError(f"method {cfg.method!r} cannot resume after a finished task "
                              "(its learner has no state_dict); run it without resume_file")
-        saved = load_progress(Path(resume_file), cfg)
+        saved = load_progress(Path(resume_file), cfg, data)
 
     def next_batch(j: int):
         x, y = tasks[j].batch("train", samplers[j].next())
@@ -348,7 +367,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
             matrix[t][j], inferred[j] = evaluate_task(learner, benchmark, j, t + 1, test_idx[j],
                                                       cfg.scenario, cfg.eval_batch_size, device)
         if resume_file is not None and t + 1 < K:  # before the callback, which may stop the run
-            save_progress(Path(resume_file), cfg, t + 1, matrix, inferred,
+            save_progress(Path(resume_file), cfg, data, t + 1, matrix, inferred,
                           earlier_s + time.perf_counter() - start_time, generator, samplers, learner)
         if callback is not None:
             callback(TrainState("task_end", t, steps, global_step, float(loss), learner.hnet,
@@ -361,11 +380,7 @@ def train_continual(cfg: ExperimentConfig, benchmark: Benchmark | None = None,
         device=describe_device(device),
         task_inference_accuracy=None if inferred[0] is None else [float(v) for v in inferred],
         load_average=None if None in loads or not loads else round(sum(loads) / len(loads), 2),
-        data={"source": benchmark.source, "label": benchmark.data_label, "kind": benchmark.kind,
-              "input_shape": list(benchmark.input_shape),
-              "classes_per_task": benchmark.classes_per_task,
-              "train_samples_per_task": [len(i) for i in train_idx],
-              "test_samples_per_task": [len(i) for i in test_idx]},
+        data=data,
     )
     result.hnet, result.target = learner.hnet, learner.target
     result.task_targets = getattr(learner, "task_targets", None) or None
@@ -396,6 +411,11 @@ def evaluate_checkpoint(path, device: str | None = None) -> tuple[ExperimentConf
     learned = stored["num_learned"]
     tasks = benchmark.tasks[:learned]
     train_idx, test_idx = task_indices(cfg, tasks, "train"), task_indices(cfg, tasks, "test")
+    trained_on, here = stored["data"], run_data(benchmark, train_idx, test_idx)
+    if trained_on is not None and not same_data(trained_on, here, splits=("test",)):
+        raise ValueError(f"checkpoint {path} was tested on {describe_data(trained_on)}; the test "
+                         f"data here are {describe_data(here)}, so its numbers would not be the "
+                         "run's. Make the same data available (e.g. HNET_DATA_MIRROR) to evaluate it")
     learner = make_learner(cfg, benchmark, device, torch.Generator().manual_seed(cfg.seed), train_idx)
     learner.target = stored["target"].to(device) if stored["target"] is not None else learner.target
     if stored["hnet"] is not None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Callable, Iterator, NamedTuple
 
 import torch
@@ -67,6 +68,19 @@ SHAPES = {
     "split_cifar10_100": ((3, 32, 32), 10),
     "split_cifar10": ((3, 32, 32), 2),
     "split_cifar10_substitute": ((3, 32, 32), 10),
+}
+
+#: Training samples (before the validation split) of the smallest task of each benchmark built
+#: from the full datasets: the most ``val_size`` can be, checked before any data is loaded
+#: (a shipped subset is smaller; ``val_size`` is checked again when the data are built).
+#: Regression data are generated: its validation points are at most a million.
+SMALLEST_TASK_TRAIN = {
+    "regression": 1_000_001,
+    "permuted_mnist": 60_000,
+    "split_mnist": 11_263,           # digits 4 and 5
+    "split_cifar10_100": 5_000,      # a CIFAR-100 task: ten classes of 500
+    "split_cifar10": 10_000,
+    "split_cifar10_substitute": 2_500,
 }
 
 
@@ -714,9 +728,45 @@ def make_benchmark(name: str, num_tasks: int | None = None, seed: int = 0, **opt
     return builder(seed=seed, **options)
 
 
-__all__ = ["TaskData", "Benchmark", "Split", "SPLITS", "BUILDERS", "MAX_TASKS", "SHAPES", "check_num_tasks",
+__all__ = ["TaskData", "Benchmark", "Split", "SPLITS", "BUILDERS", "MAX_TASKS", "SHAPES",
+           "SMALLEST_TASK_TRAIN", "check_num_tasks", "run_data", "same_data", "describe_data",
            "make_benchmark", "regression",
            "permuted_mnist", "split_mnist", "split_cifar10", "split_cifar10_100", "split_cifar10_substitute",
            "permutation",
            "channel_stats", "MNISTTransform", "NormalizeTransform", "ViewTransform", "PAPER_REGRESSION_TASKS"]
 
+
+
+# ------------------------------------------------------- the data a run was made on
+
+
+def run_data(benchmark: Benchmark, train_idx: Sequence[torch.Tensor],
+             test_idx: Sequence[torch.Tensor]) -> dict:
+    """What a run trains and is tested on (the ``data`` of its results): source, label, kind,
+    shapes and the samples per task. A resume or a re-evaluation must find the same
+    (:func:`same_data`)."""
+    return {"source": benchmark.source, "label": benchmark.data_label, "kind": benchmark.kind,
+            "input_shape": list(benchmark.input_shape),
+            "classes_per_task": benchmark.classes_per_task,
+            "train_samples_per_task": [len(i) for i in train_idx],
+            "test_samples_per_task": [len(i) for i in test_idx]}
+
+
+def same_data(a: dict | None, b: dict | None, splits: Sequence[str] = ("train", "test")) -> bool:
+    """True if two :func:`run_data` records describe the same data: the same label, shapes and
+    samples per task of ``splits``. Where the files came from ("mirror" or "cache") does not
+    matter; a shipped subset in place of the full dataset does (its label differs)."""
+    if not a or not b:
+        return False
+    keys = ["label", "kind", "input_shape", "classes_per_task"]
+    keys += [f"{split}_samples_per_task" for split in splits]
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def describe_data(data: dict | None) -> str:
+    """``'MNIST, 54,000 / 10,000 train / test samples in task 1'``: a run's data in words."""
+    if not data:
+        return "not recorded"
+    train, test = data.get("train_samples_per_task") or [], data.get("test_samples_per_task") or []
+    sizes = f", {train[0]:,} / {test[0]:,} train / test samples in task 1" if train and test else ""
+    return f"{data.get('label') or data.get('source')}{sizes}"

@@ -29,6 +29,7 @@ import shutil
 import socket
 import struct
 import tarfile
+import tempfile
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
@@ -440,13 +441,31 @@ def _load_jpeg_cache(root: Path, source: str) -> ImageData:
                      d["test_labels"], tuple(d["classes"]), source, CIFAR10_JPEG_LABEL)
 
 
+def _check_cache_folder(root: Path) -> None:
+    """Create the data cache ``root`` if needed; a ValueError naming HNET_DATA_DIR if it is a
+    file or cannot be written (before anything is unpacked into it)."""
+    problem = None
+    if root.exists() and not root.is_dir():
+        problem = "is a file, not a folder"
+    else:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=root):
+                pass
+        except OSError as err:
+            problem = f"cannot be written ({err.strerror})"
+    if problem:
+        raise ValueError(f"the data cache {root} (HNET_DATA_DIR, default <repo>/data) {problem}; "
+                         "set HNET_DATA_DIR to a writable folder")
+
+
 def _cifar10_from_jpeg_mirror(tarball: Path) -> ImageData:
     """CIFAR-10 from the mirror's JPEG tarball: verify, unpack once, cache as tensors."""
     verify_file(tarball, CIFAR10_JPEG_SHA256, "sha256", _FIX_MIRROR)
     root = settings.data_dir()
     cache, sidecar = _jpeg_cache_files(root)
     if not cache.exists():
-        root.mkdir(parents=True, exist_ok=True)
+        _check_cache_folder(root)
         print(f"Unpacking {tarball.name} into {root} once and caching it as {cache.name} "
               "(takes a little while; later loads are fast)")
         unpacked = root / "cifar10-jpeg.unpacking"

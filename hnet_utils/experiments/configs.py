@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -54,6 +55,8 @@ HNET_INITS = hypernet.HNET_INITS  # defined where they are implemented
 #: generates the one C-unit output layer; "per_task" -- the target has one C-unit head per task
 #: and embedding t's network uses head t (the authors' MNIST layout in CL1 and CL3, docs/method.md §3).
 HNET_HEADS = ("shared", "per_task")
+#: The largest seed torch's generators take (``torch.manual_seed``: a signed 64-bit range here).
+MAX_SEED = 2**63 - 1
 
 @dataclass
 class ExperimentConfig:
@@ -615,8 +618,9 @@ def validate_config(cfg: ExperimentConfig) -> None:
     if cfg.augment and not cfg.benchmark.startswith("split_cifar"):
         raise ValueError(f"augment=True (random crop and flip) needs an image benchmark "
                          f"(split_cifar10, split_cifar10_100, split_cifar10_substitute), got {cfg.benchmark!r}")
-    if not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in [0, 2**63 - 1] (torch's seed range), "
+                         f"got {cfg.seed!r}")
     _check_positive("ewc_lambda", cfg.ewc_lambda, zero_ok=True)
     if (not isinstance(cfg.online_gamma, (int, float)) or isinstance(cfg.online_gamma, bool)
             or not 0.0 < cfg.online_gamma <= 1.0):
@@ -630,8 +634,7 @@ def validate_config(cfg: ExperimentConfig) -> None:
         raise ValueError("val_size must be an int >= 0 or None (the benchmark's default), "
                          f"got {cfg.val_size!r}")
     _check_positive("test_subset", cfg.test_subset, allow_none=True)
-    if cfg.device is not None and not (cfg.device == "cpu" or str(cfg.device).startswith("cuda")
-                                       or cfg.device == "mps"):
+    if cfg.device is not None and not re.fullmatch(r"cpu|mps|cuda(:[0-9]+)?", str(cfg.device)):
         raise ValueError(f"device must be None (automatic), 'cpu', 'cuda', 'cuda:N' or 'mps', got {cfg.device!r}")
 
 

@@ -99,7 +99,7 @@ class PlannedRun:
         """The run's configuration (``fast``: the preset's fast variant, for smoke tests)."""
         overrides = dict(self.overrides)
         if fast:  # a fast run must stay short: drop overrides that make it long
-            overrides = {k: v for k, v in overrides.items() if k not in ("num_tasks",)}
+            overrides = {k: v for k, v in overrides.items() if k not in ("num_tasks", "epochs")}
         return preset_config(self.benchmark, self.preset, fast=fast, method=self.method,
                              scenario=self.scenario, seed=self.seed, **overrides)
 

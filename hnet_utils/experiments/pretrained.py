@@ -58,6 +58,11 @@ def verified_path(name: str, folder: Path = MODELS_DIR) -> Path:
     known = sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
     if not path.is_file():
         raise FileNotFoundError(f"no pretrained run {name!r} in {folder}; available: {known or 'none'}")
+    if not (folder / SUMS_FILE).is_file():
+        raise FileNotFoundError(
+            f"the list of sha256 sums {folder / SUMS_FILE} is missing, so {path} cannot be "
+            f"checked; restore the list from the repository (git checkout -- {folder / SUMS_FILE}). "
+            "Do not write a new list from the files present: it would bless a damaged file")
     sums = read_sums(folder)
     if path.name not in sums:
         raise FileNotFoundError(f"{path} has no sha256 in {folder / SUMS_FILE}; run "

@@ -23,7 +23,7 @@ from hnet_utils import __version__
 from hnet_utils.continual.metrics import METRICS, summarize
 from hnet_utils.continual.learners import build_hnet, build_target
 from hnet_utils.experiments.configs import ARCHITECTURE_FIELDS, REPLAY_METHODS, ExperimentConfig
-from hnet_utils.files import atomic_write, atomic_write_text
+from hnet_utils.files import atomic_write_bytes, atomic_write_text, torch_bytes
 from hnet_utils.settings import get_device
 
 
@@ -112,14 +112,19 @@ class ContinualResult:
             "versions": self.versions,
         }
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, replace: bool = True) -> Path:
         """Write :meth:`to_dict` as indented JSON to ``path`` (folders are created).
 
         The write is atomic: an interrupted save leaves the previous file intact.
+        ``replace=False`` never replaces an existing file (``files.atomic_write``).
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return atomic_write_text(path, self.to_json(), replace, what="results file")
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as the indented JSON text of a results file."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
     def load(cls, path: str | Path) -> "ContinualResult":
@@ -153,14 +158,15 @@ class ContinualResult:
 
 
 def save_checkpoint(path: str | Path, config: ExperimentConfig, models: dict[str, Any],
-                    extra: dict[str, Any] | None = None) -> Path:
+                    extra: dict[str, Any] | None = None, replace: bool = True) -> Path:
     """Save model state dicts with the configuration that built them.
 
     ``models`` maps a name to an ``nn.Module`` or a list of modules (e.g.
     ``{"hnet": h, "target": net}`` or ``{"task_targets": [net0, net1]}``).
     ``extra`` holds further tensors/numbers (e.g. the number of learned tasks).
     The file loads with ``torch.load(..., weights_only=True)``; it is written
-    atomically (an interrupted save leaves the previous file intact).
+    atomically (an interrupted save leaves the previous file intact; a full disk
+    is reported as such). ``replace=False`` never replaces an existing file.
     """
     states: dict[str, Any] = {}
     for name, model in models.items():
@@ -171,7 +177,7 @@ def save_checkpoint(path: str | Path, config: ExperimentConfig, models: dict[str
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     content = {"config": config.to_dict(), "states": states, "extra": extra or {}}
-    return atomic_write(path, lambda file: torch.save(content, file))
+    return atomic_write_bytes(path, torch_bytes(content), replace, what="checkpoint")
 
 
 class CheckpointError(ValueError):
@@ -262,7 +268,7 @@ def load_checkpoint(path: str | Path, config: ExperimentConfig | None = None,
 # ------------------------------------------------------- checkpoints of a whole run
 
 
-def save_run_checkpoint(result: ContinualResult, path) -> Path:
+def save_run_checkpoint(result: ContinualResult, path, replace: bool = True) -> Path:
     """Save the trained models of ``result`` with its configuration (see :func:`load_run`)."""
     cfg = ExperimentConfig.from_dict(result.config)
     if result.task_targets is not None:
@@ -279,7 +285,7 @@ def save_run_checkpoint(result: ContinualResult, path) -> Path:
              "result": json.loads(json.dumps(result.to_dict()))}
     if cfg.method == "hnet":  # keep only the target's buffers (per-task BN statistics)
         extra["target_buffers"] = {name: b.detach().cpu() for name, b in result.target.named_buffers()}
-    return save_checkpoint(path, cfg, models, extra)
+    return save_checkpoint(path, cfg, models, extra, replace)
 
 
 def stored_result(raw: dict[str, Any]) -> ContinualResult | None:
@@ -295,7 +301,8 @@ def load_run(path, config: ExperimentConfig | None = None, device: str | None = 
 
     If ``config`` is given, its architecture must match the checkpoint's, else
     ``ValueError`` names every differing field. Returns ``{"config": cfg,
-    "hnet": ..., "target": ..., "task_targets": ..., "num_learned": K}`` (absent models are None).
+    "hnet": ..., "target": ..., "task_targets": ..., "num_learned": K, "data": ...}`` (absent
+    models are None; ``data``: what the run was trained and tested on, None in older files).
     """
     raw = read_checkpoint(path)
     if not {"data", "num_learned"} <= set(raw["extra"]):
@@ -309,8 +316,9 @@ def load_run(path, config: ExperimentConfig | None = None, device: str | None = 
         return build_target(stored_cfg, tuple(data["input_shape"]), data["classes_per_task"],
                             regression)
 
+    result = raw["extra"].get("result") or {}
     out = {"config": stored_cfg, "hnet": None, "target": None, "task_targets": None,
-           "num_learned": learned}
+           "num_learned": learned, "data": result.get("data")}
     if stored_cfg.method in REPLAY_METHODS:
         from hnet_utils.continual.replay import rebuild_models
 

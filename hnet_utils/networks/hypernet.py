@@ -291,6 +291,17 @@ def make_hypernetwork(num_outputs: int, embedding_dim: int, hidden: Sequence[int
     return h
 
 
+def hypernetwork_size(num_outputs: int, embedding_dim: int, hidden: Sequence[int] = (),
+                      chunk_size: int | None = None, chunk_embedding_dim: int | None = None) -> int:
+    """Parameters of the layers and chunk embeddings of :func:`make_hypernetwork`'s network,
+    counted without building it (to refuse a size that cannot be allocated, before trying)."""
+    chunk_size = num_outputs if chunk_size is None else chunk_size
+    chunk_embedding_dim = chunk_embedding_dim or 0
+    widths = (embedding_dim + chunk_embedding_dim, *hidden, chunk_size)
+    layers = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    return layers + math.ceil(num_outputs / chunk_size) * chunk_embedding_dim
+
+
 def count_parameters(h: HyperNetwork) -> dict[str, int]:
     """Trainable-parameter counts of a hypernetwork.
 

@@ -28,12 +28,26 @@ from hnet_utils.networks.targets import forward_with_weights
 
 
 
+#: The finest grid of a heatmap: 500 x 500 points (a million would not fit in the memory
+#: of a laptop once every point's network is generated).
+MAX_RESOLUTION = 500
+
+
+def check_resolution(resolution) -> int:
+    """``resolution`` if it is an integer in [2, MAX_RESOLUTION], else a ``ValueError``."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not (
+            2 <= resolution <= MAX_RESOLUTION):
+        raise ValueError(f"resolution (grid points per axis) must be an integer in "
+                         f"[2, {MAX_RESOLUTION}], got {resolution!r}")
+    return resolution
+
+
 def make_grid(xlim: tuple[float, float], ylim: tuple[float, float], resolution: int = 50):
     """A regular grid over the rectangle ``xlim`` × ``ylim`` of the embedding plane.
 
     Args:
         xlim, ylim: ``(low, high)`` with ``low < high``.
-        resolution: number of grid points along each axis (≥ 2).
+        resolution: number of grid points along each axis (2 to :data:`MAX_RESOLUTION`).
 
     Returns:
         ``(xs, ys, points)``: ``xs`` and ``ys`` of shape (R,), and ``points``
@@ -41,8 +55,7 @@ def make_grid(xlim: tuple[float, float], ylim: tuple[float, float], resolution: 
         ``points.reshape(R, R, 2)[i, j] == (xs[j], ys[i])`` — the layout
         ``imshow(origin="lower")`` expects.
     """
-    if not isinstance(resolution, int) or resolution < 2:
-        raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+    check_resolution(resolution)
     for name, lim in (("xlim", xlim), ("ylim", ylim)):
         if len(lim) != 2 or not float(lim[0]) < float(lim[1]):
             raise ValueError(f"{name} must be (low, high) with low < high, got {lim!r}")

@@ -36,7 +36,7 @@ from hnet_utils.experiments.configs import ExperimentConfig, describe_config, va
 from hnet_utils.networks.hypernet import compression_ratio, make_hypernetwork
 from hnet_utils.networks.targets import num_params
 from hnet_utils.viz.embedding_space import (EmbeddingSnapshot, EmbeddingSpaceMonitor,
-                                            benchmark_tasks_data, plane_snapshot)
+                                            benchmark_tasks_data, check_resolution, plane_snapshot)
 from hnet_utils.viz.figures import (DISPLAY_DPI, EmbeddingHeatmapFigure, FitRecorder, figure_to_png,
                                     metric_table, parameter_table, plot_beta_tradeoff, plot_plane,
                                     plot_compression_curve, plot_embedding_predictions,
@@ -366,6 +366,11 @@ class RegressionExplorer(TrainingExplorer):
         if base.iterations is None:
             raise ValueError("base must give the training length in iterations (base.iterations), "
                              f"got iterations=None, epochs={base.epochs!r}")
+        check_resolution(resolution)
+        for name, value in (("callback_every", callback_every), ("refresh_every", refresh_every),
+                            ("chunk_embedding_dim", chunk_embedding_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.base = base
         self.benchmark = benchmark if benchmark is not None else make_benchmark_for(base)
         self.reference = dict(reference or {})
@@ -574,6 +579,8 @@ def beta_explorer(rows: Sequence[Mapping[str, Any]]):
     Returns ``(box, slider, image)``: display ``box``; set ``slider.value``
     to drive it from code; ``image.value`` holds the PNG shown.
     """
+    if not rows:
+        raise ValueError("rows must hold at least one β of a beta sweep (studies.beta_sweep), got none")
     betas = [r["beta"] for r in rows]
     slider = widgets.SelectionSlider(options=[(f"{b:g}", b) for b in betas], value=betas[0],
                                      description="β", layout=widgets.Layout(width="420px"))
