@@ -677,58 +677,192 @@ def plot_mosaic_examples(benchmark, task: int = 0, num_images: int = 6, seed: in
     return fig
 
 
-def plot_accuracy_matrices(results: Mapping[str, ContinualResult], size: float = 3.4):
-    """One accuracy-matrix heatmap (seaborn) per method, side by side.
+def plot_dreams(samples_per_stage, title: str = "", image_px: int = 48, columns: int = 2,
+                image_shape: tuple[int, int] | None = None):
+    """What a generator dreams after each task: one panel per stage (after task 1, 2, ...),
+    in it one row of samples per task learned so far.
+
+    Every sample is shown ``image_px`` pixels wide (at :data:`DISPLAY_DPI`, where the figure
+    is shown at its own size): the panels wrap to ``columns`` per row (fewer if they would
+    not fit :data:`DISPLAY_WIDTH_PX`).
+
+    Args:
+        samples_per_stage: per stage k, a (k + 1, n, D) tensor or array of samples in [0, 1]
+            (e.g. ``generator.sample(tasks, n, z)``); D = H * W.
+        title: a title over all panels.
+        image_px: displayed width (and height) of one sample.
+        columns: panels per row at most.
+        image_shape: (H, W) of a sample; square by default.
+
+    Returns:
+        The figure.
+    """
+    from hnet_utils.networks.vae import image_grid
+
+    if len(samples_per_stage) == 0:
+        raise ValueError("samples_per_stage must hold at least one stage, got none")
+    stages = [torch.as_tensor(s.detach().cpu() if hasattr(s, "detach") else np.asarray(s),
+                              dtype=torch.float32) for s in samples_per_stage]
+    if any(s.ndim != 3 for s in stages):
+        raise ValueError(f"every stage must be (tasks, n, D), got shapes {[tuple(s.shape) for s in stages]}")
+    n = stages[0].shape[1]
+    side = image_shape[0] if image_shape else math.isqrt(stages[0].shape[2])
+    K = len(stages)
+    dpi = DISPLAY_DPI
+    label_w, gap, title_h, panel_title_h = 0.5, 0.15, 0.35 if title else 0.0, 0.3
+    panel_w = n * image_px / dpi
+    cols = max(1, min(columns, K))
+    while cols > 1 and cols * (label_w + panel_w) + (cols - 1) * gap + 0.1 > DISPLAY_WIDTH_PX / dpi:
+        cols -= 1
+    grid_rows = [stages[i:i + cols] for i in range(0, K, cols)]
+    heights = [max(s.shape[0] for s in row) * image_px / dpi for row in grid_rows]
+    fig_w = cols * (label_w + panel_w) + (cols - 1) * gap + 0.1
+    fig_h = title_h + sum(panel_title_h + h for h in heights) + 0.15 * len(heights)
+    fig = plt.figure(figsize=(fig_w, fig_h))
+    top = fig_h - title_h
+    for r, row in enumerate(grid_rows):
+        top -= panel_title_h
+        for c, samples in enumerate(row):
+            k = r * cols + c
+            h = samples.shape[0] * image_px / dpi
+            x0 = c * (label_w + panel_w + gap) + label_w
+            ax = fig.add_axes((x0 / fig_w, (top - h) / fig_h, panel_w / fig_w, h / fig_h))
+            ax.imshow(image_grid(samples, image_shape).numpy(), cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest", aspect="auto")
+            ax.set_title(f"after task {k + 1}", fontsize=9, pad=3)
+            ax.set_yticks([side / 2 - 0.5 + side * t for t in range(samples.shape[0])],
+                          [f"task {t + 1}" for t in range(samples.shape[0])], fontsize=8)
+            ax.tick_params(axis="y", length=0, pad=3)
+            ax.set_xticks([])
+        top -= heights[r] + 0.15
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.08 / fig_h, va="top")
+    return fig
+
+
+#: Inches per matrix cell: the numbers inside (up to "100") at 8-9 pt fit their cell.
+MATRIX_CELL_IN = {5: 0.42, 10: 0.3}
+
+
+def plot_accuracy_matrices(results: Mapping[str, ContinualResult], size: float | None = None,
+                           columns: int | None = None, title: str = ""):
+    """One accuracy-matrix heatmap (seaborn) per method, beside one shared colour bar.
 
     Cell (i, j): test accuracy (%) on task j after training task i; blank
     above the diagonal (tasks not learned yet). The title gives the average
     final accuracy.
+
+    The figure fits a notebook's output area (:data:`DISPLAY_WIDTH_PX` at
+    :data:`DISPLAY_DPI`) without being shrunk, so the numbers in the cells
+    stay >= 8 pt: the panels wrap to further rows (``columns`` per row, by
+    default as many as fit).
+
+    Args:
+        results: ``{method label: result}``.
+        size: side of one matrix in inches (default: from the number of tasks).
+        columns: panels per row (default: as many as fit the width).
+        title: a title over all panels (e.g. the benchmark and scenario).
     """
     import seaborn as sns
 
     if not results:
         raise ValueError("results must contain at least one method, got an empty mapping")
-    fig, axes = plt.subplots(1, len(results), figsize=(size * len(results), size * 0.9),
-                             squeeze=False)
-    for ax, (label, result) in zip(axes[0], results.items()):
-        arr = np.array([[np.nan if v is None else float(v) for v in row] for row in result.matrix])
-        ticks = [str(t + 1) for t in range(len(arr))]
+    arrays = {label: np.array([[np.nan if v is None else float(v) for v in row] for row in r.matrix])
+              for label, r in results.items()}
+    num_tasks = max(len(a) for a in arrays.values())
+    annotate = num_tasks <= 10
+    cell = MATRIX_CELL_IN[5] if num_tasks <= 5 else MATRIX_CELL_IN[10]
+    side = float(size) if size is not None else min(max(1.7, cell * num_tasks), 3.6)
+    annot_pt = 9 if side / num_tasks >= 0.4 else 8
+    width_in = DISPLAY_WIDTH_PX / DISPLAY_DPI
+    # one panel: the matrix, its tick labels and the gap to the next (0.55 in); besides, the y
+    # label of the first column and the colour bar right of the last (0.95 in together)
+    fit = max(1, int((width_in - 0.95) // (side + 0.55)))
+    cols = min(len(results), columns or fit)
+    rows = math.ceil(len(results) / cols)
+    fig_w = min(cols * (side + 0.55) + 0.95, width_in)
+    fig_h = rows * (side + 1.05) + (0.35 if title else 0)
+    fig, axes = plt.subplots(rows, cols, figsize=(fig_w, fig_h), squeeze=False)
+    for ax in axes.ravel()[len(results):]:
+        ax.remove()
+    ticks = [str(t + 1) for t in range(num_tasks)]
+    step = max(1, math.ceil(num_tasks / 10))
+    mesh = None
+    for k, (ax, (label, result)) in enumerate(zip(axes.ravel(), results.items())):
+        arr = arrays[label]
+        shown = [t if i % step == 0 else "" for i, t in enumerate(ticks[:len(arr)])]
         sns.heatmap(arr, ax=ax, vmin=0, vmax=100, cmap="viridis", mask=np.isnan(arr),
-                    annot=len(arr) <= 10, fmt=".0f", annot_kws={"fontsize": 7}, cbar=False,
-                    xticklabels=ticks, yticklabels=ticks)
-        ax.set_title(f"{label}: mean final {result.average_final:.1f}%", fontsize=10)
-        ax.set_xlabel("evaluated on task")
-        ax.set_ylabel("after training task")
+                    annot=annotate, fmt=".0f", annot_kws={"fontsize": annot_pt}, cbar=False,
+                    xticklabels=shown, yticklabels=shown, square=True)
+        mesh = ax.collections[0] if k == 0 else mesh
+        ax.tick_params(axis="both", labelrotation=0, labelsize=9, length=2, pad=2)
+        ax.set_title(f"{label}: mean final {result.average_final:.1f}%", fontsize=9)
+        ax.set_xlabel("evaluated on task", fontsize=9, labelpad=2)
+        ax.set_ylabel("after training task" if k % cols == 0 else "", fontsize=9)
+    # one colour bar for all panels (every matrix uses 0..100 %), right of the first row; an
+    # inset of that row's last panel, so ``fig.axes`` stays one axes per method
+    last = axes[0, cols - 1]
+    cax = last.inset_axes((1.06, 0.0, 0.07, 1.0))
+    cbar = fig.colorbar(mesh, cax=cax)
+    cbar.set_label("test accuracy (%)", fontsize=9)
+    cbar.ax.tick_params(labelsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
+#: Markers that tell groups of points apart together with their colour (one per group).
+GROUP_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+
+
 def plot_compression(rows: Sequence[Mapping[str, Any]], ax=None, label_key: str | None = None):
-    """Average final accuracy against compression ratio (log x axis, line at ratio 1)."""
+    """Average final accuracy against compression ratio (log x axis, line at ratio 1).
+
+    Without ``label_key`` every point is labelled with its number of hypernetwork
+    parameters (a sweep of a few sizes, as in notebook 02). With ``label_key``
+    the rows are grouped by ``row[label_key]`` (e.g. the benchmark): one colour
+    and marker per group, named in a legend beside the axes, and no text at the
+    points -- many runs at the same ratio (seeds) would pile their labels up.
+    """
     if not rows:
         raise ValueError("rows must contain at least one run, got none")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     ratios = [r["ratio"] for r in rows]
     accs = [r["average_final"] for r in rows]
-    ax.plot(ratios, accs, "o", color=task_color(0))
+    if label_key:
+        groups = list(dict.fromkeys(str(r.get(label_key, "")) for r in rows))
+        for k, group in enumerate(groups):
+            mine = [r for r in rows if str(r.get(label_key, "")) == group]
+            ax.plot([r["ratio"] for r in mine], [r["average_final"] for r in mine],
+                    GROUP_MARKERS[k % len(GROUP_MARKERS)], ls="none", ms=6, alpha=0.85,
+                    color=task_color(k), mec="white", mew=0.5, label=f"{group} ({len(mine)})")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False,
+                  title=f"{label_key} (runs)", title_fontsize=8, borderaxespad=0)
+    else:
+        ax.plot(ratios, accs, "o", color=task_color(0))
     ax.axvline(1.0, color="grey", ls="--", lw=1)
     ax.set_xscale("log")
-    # room for the labels inside the axes: half a decade each side (log axis), 15 % above
+    # room for the point labels inside the axes: 0.35 decades each side (log axis), 25 % above;
+    # without labels a little room, so that nearby ratios stay apart
     low, high = min(min(ratios), 1.0), max(max(ratios), 1.0)
-    ax.set_xlim(low / 10 ** 0.35, high * 10 ** 0.35)
+    margin = 0.1 if label_key else 0.35
+    ax.set_xlim(low / 10 ** margin, high * 10 ** margin)
     bottom, top = min(accs), max(accs)
     pad = max(top - bottom, 1.0)
-    ax.set_ylim(bottom - 0.15 * pad, top + 0.25 * pad)
-    # a few plain major labels; minor ticks without labels (they overlap on a short log axis)
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.set_ylim(bottom - 0.15 * pad, top + (0.1 if label_key else 0.25) * pad)
+    # a few plain major labels (every digit on a short range, else 1, 2, 5); minor ticks
+    # without labels (they overlap on a short log axis)
+    decades = math.log10(high / low) + 2 * margin
+    subs = tuple(range(1, 10)) if decades < 0.6 else (1.0, 2.0, 5.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     middle = math.sqrt(ax.get_xlim()[0] * ax.get_xlim()[1])
-    for r in rows:
-        text = str(r.get(label_key, "")) if label_key else f"{r['hnet_params']:,}"
+    for r in rows if not label_key else ():
         right_half = r["ratio"] > middle  # label towards the middle, so it stays inside
-        ax.annotate(text, (r["ratio"], r["average_final"]), fontsize=8,
+        ax.annotate(f"{r['hnet_params']:,}", (r["ratio"], r["average_final"]), fontsize=8,
                     xytext=(-5 if right_half else 5, 4), textcoords="offset points",
                     ha="right" if right_half else "left")
     ax.set_xlabel("compression ratio (hypernetwork params / target weights)")
@@ -813,7 +947,7 @@ def plot_average_seen(results: Mapping[str, ContinualResult], ax=None, title: st
     return ax.figure
 
 
-def plot_during_final_bars(results: Mapping[str, ContinualResult], title: str = "", size=(9.0, 3.4)):
+def plot_during_final_bars(results: Mapping[str, ContinualResult], title: str = "", size=(8.8, 3.4)):
     """One panel per method: per task, accuracy right after learning it ("during", light bar)
     and after the last task ("final", dark bar), as in the paper's Split CIFAR figure.
 
@@ -824,20 +958,24 @@ def plot_during_final_bars(results: Mapping[str, ContinualResult], title: str = 
     counts = {len(r.final) for r in results.values()}
     if len(counts) != 1:
         raise ValueError(f"all runs must have learned the same number of tasks, got {sorted(counts)}")
-    fig, axes = plt.subplots(1, len(results), figsize=size, sharey=True, squeeze=False)
+    # constrained layout keeps the legend below the panels, off the bars (tight_layout ignores
+    # a figure legend)
+    fig, axes = plt.subplots(1, len(results), figsize=size, sharey=True, squeeze=False,
+                             layout="constrained")
     for ax, (label, r) in zip(axes[0], results.items()):
         tasks = np.arange(1, len(r.final) + 1)
-        ax.bar(tasks - 0.2, r.during, 0.4, color=task_color(0), alpha=0.45, label="during")
-        ax.bar(tasks + 0.2, r.final, 0.4, color=task_color(0), label="final")
+        ax.bar(tasks - 0.2, r.during, 0.4, color=task_color(0), alpha=0.45,
+               label="during: right after learning the task")
+        ax.bar(tasks + 0.2, r.final, 0.4, color=task_color(0), label="final: after the last task")
         ax.set_title(label, fontsize=10)
         ax.set_xticks(tasks)
         ax.set_xlabel("task")
         ax.set_ylim(0, 100)
     axes[0, 0].set_ylabel("test accuracy (%)")
-    axes[0, 0].legend(loc="lower left", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -998,7 +1136,8 @@ class EmbeddingProbeFigure:
     def __init__(self, num_tasks: int, kind: str = "regression", metric: str = "MSE",
                  log: bool = True, vmin: float = 1e-3, vmax: float = 1e2, cmap: str = "magma_r",
                  digits_per_task: int = 2, panel_size: tuple[float, float] = (2.5, 2.3),
-                 max_width: float = 11.0, axis_labels: tuple[str, str] = ("e₁", "e₂")):
+                 max_width: float = DISPLAY_WIDTH_PX / DISPLAY_DPI,
+                 axis_labels: tuple[str, str] = ("e₁", "e₂")):
         if not isinstance(num_tasks, int) or num_tasks < 1:
             raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
         if kind not in ("regression", "classification"):
@@ -1007,15 +1146,16 @@ class EmbeddingProbeFigure:
             raise ValueError(f"need vmin < vmax (and vmin > 0 with log=True), got vmin={vmin}, vmax={vmax}")
         self.num_tasks, self.kind, self.metric, self.log = num_tasks, kind, metric, log
         self.digits_per_task = digits_per_task
-        width = min(max(panel_size[0] * num_tasks, 8.0) + 1.2, max(max_width, 9.2))
+        width = min(max(panel_size[0] * num_tasks, 7.8) + 1.2, max_width)
         height = panel_size[1] + 2.9
         self.fig = Figure(figsize=(width, height))
         top = 1 - 0.35 / height
         split = 1 - (0.35 + panel_size[1]) / height
         norm = LogNorm(vmin=vmin, vmax=vmax) if log else plt.Normalize(vmin=vmin, vmax=vmax)
         # --- top row: heatmaps with the probe
+        # room between the panels for the tick labels at their edges ("3" | "−3")
         gs_top = self.fig.add_gridspec(1, num_tasks, left=0.6 / width, right=1 - 1.0 / width,
-                                       top=top, bottom=split + 0.35 / height, wspace=0.12)
+                                       top=top, bottom=split + 0.35 / height, wspace=0.3)
         self.map_axes, self.images, self.paths, self.probes, self.owns, self.others = [], [], [], [], [], []
         self.map_titles = []
         for t in range(num_tasks):
@@ -1032,11 +1172,10 @@ class EmbeddingProbeFigure:
             # titles that change with the probe are plain texts at fixed places (cheap to blit)
             self.map_titles.append(ax.text(0.5, 1.03, f"task {t + 1}", transform=ax.transAxes,
                                            ha="center", va="bottom", fontsize=9))
-            ax.tick_params(labelsize=8)
-            ax.xaxis.set_major_locator(plt.MaxNLocator(4))
-            ax.yaxis.set_major_locator(plt.MaxNLocator(4))
-            if t:
-                ax.set_yticklabels([])
+            ax.tick_params(labelsize=8, labelleft=t == 0)
+            for axis in (ax.xaxis, ax.yaxis):   # a few short labels: "−3", "0", "1.5"
+                axis.set_major_locator(plt.MaxNLocator(4))
+                axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}".replace("-", "\u2212")))
             ax.set_xlabel(axis_labels[0], fontsize=9, labelpad=1)
             self.map_axes.append(ax)
         self.map_axes[0].set_ylabel(axis_labels[1], fontsize=9)
@@ -1049,8 +1188,9 @@ class EmbeddingProbeFigure:
             cbar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
         # --- bottom row: the network at the probe, and the metrics along the path
         ratios = [3, 2] if kind == "regression" else [1.1, 2.2, 2]
+        # the right margin holds the legend of the path panel (beside it: never over its lines)
         gs_bottom = self.fig.add_gridspec(1, len(ratios), width_ratios=ratios, left=0.6 / width,
-                                          right=1 - 0.25 / width, top=split - 0.3 / height,
+                                          right=1 - 1.0 / width, top=split - 0.3 / height,
                                           bottom=0.5 / height, wspace=0.35)
         if kind == "regression":
             self.net_ax = self.fig.add_subplot(gs_bottom[0, 0])
@@ -1095,7 +1235,8 @@ class EmbeddingProbeFigure:
         self.path_ax.set_xlim(0, 1)
         self.path_ax.tick_params(labelsize=8)
         self.path_ax.set_title("no path chosen", fontsize=9)
-        self.path_ax.legend(fontsize=8, loc="best", ncol=1 if num_tasks <= 3 else 2, frameon=False)
+        self.path_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                            handlelength=1.5, frameon=False)
 
     # ---- static content (set once per trained model or per path)
 
@@ -1237,7 +1378,7 @@ class EmbeddingProbeFigure:
             artists += list(self.bars) + [self.bar_title] + list(self.digit_labels)
         return artists
 
-    def to_png(self, dpi: int = 72) -> bytes:
+    def to_png(self, dpi: int = DISPLAY_DPI) -> bytes:
         """The figure as PNG bytes, redrawing only the artists :meth:`update` changes.
 
         The first call after a static change (``set_*``) draws everything

@@ -638,7 +638,8 @@ class EmbeddingProbe(_Displayable):
         digits_per_task: classification: test images shown per task.
         vmin, vmax, log: colour scale (defaults: MSE 1e-3..1e2 log, accuracy 0..1).
         interval_ms: time between two path steps while playing.
-        dpi: PNG resolution.
+        dpi: PNG resolution; at the default (``figures.DISPLAY_DPI``) the figure is shown at its
+            own size, fonts at their size, and fits a notebook (``figures.DISPLAY_WIDTH_PX``).
 
     Controls (public, so code can drive them): ``x``, ``y``, ``path``,
     ``play``. Methods :meth:`move_to` and :meth:`show_path_step` do what the
@@ -651,7 +652,7 @@ class EmbeddingProbe(_Displayable):
                  plane_tasks: Sequence[int] | None = None, label_names=None, curve_x=None,
                  resolution: int = 40, path_points: int = 50, margin: float = 1.0,
                  digits_per_task: int = 2, vmin: float | None = None, vmax: float | None = None,
-                 log: bool | None = None, interval_ms: int = 200, dpi: int = 72):
+                 log: bool | None = None, interval_ms: int = 200, dpi: int = DISPLAY_DPI):
         import torch
 
         from hnet_utils.viz.embedding_space import (embedding_plane, evaluate_embedding_grid,
@@ -922,7 +923,7 @@ class EmbeddingProbe(_Displayable):
                                      step=step)
         else:
             fig = self.figure.update(coords, result.metrics, predictions=self._predictions(result), step=step)
-        self.image.value = self.figure.to_png(dpi=self.dpi)   # redraws only what moved
+        show_png(self.image, self.figure.to_png(dpi=self.dpi))   # redraws only what moved
         self.last = result
         self._shown = np.asarray(coords, dtype=np.float32)
         self.update_seconds.append(time.perf_counter() - start)

@@ -14,7 +14,7 @@ before timing):
 
   probe       one probe update, what moving a slider does: generate the
               weights at the point (one hypernetwork call), evaluate every
-              task, redraw the figure and render it to PNG (72 dpi).
+              task, redraw the figure and render it to PNG (at the widget's dpi, ``figures.DISPLAY_DPI``).
               Targets: <= 100 ms (regression), <= 300 ms (split_mnist).
   path        evaluating a path of ``--path-points`` (50) embeddings, a
               straight line between two task embeddings, in one batched
@@ -52,6 +52,7 @@ from hnet_utils.continual.learners import build_hnet, build_target
 from hnet_utils.data.benchmarks import make_benchmark
 from hnet_utils.experiments.configs import preset_config
 from hnet_utils.viz.embedding_space import benchmark_tasks_data, evaluate_path, probe
+from hnet_utils.viz.figures import DISPLAY_DPI
 from hnet_utils.viz.widgets import EmbeddingProbe
 
 TARGET_PROBE_MS = {"regression": 100.0, "split_mnist": 300.0}
@@ -153,7 +154,7 @@ def main(argv=None) -> None:
         "targets_met": all(met.values()),
         "threads": args.threads,
         "config": {"repeats": args.repeats, "warmup": args.warmup, "path_points": args.path_points,
-                   "resolution": args.resolution, "dpi": 72,
+                   "resolution": args.resolution, "dpi": DISPLAY_DPI,
                    "samples_per_task": {s: r["samples_per_task"] for s, r in results.items()},
                    "heatmap_grid_s": {s: r["grid_s"] for s, r in results.items()}},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
