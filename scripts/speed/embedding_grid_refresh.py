@@ -41,7 +41,8 @@ import torch
 
 from hnet_utils.data.benchmarks import make_benchmark
 from hnet_utils.viz.embedding_space import EmbeddingSpaceMonitor, benchmark_tasks_data
-from hnet_utils.continual.training import build_hnet, build_target, preset_config
+from hnet_utils.continual.learners import build_hnet, build_target
+from hnet_utils.experiments.configs import preset_config
 from hnet_utils.viz.widgets import EmbeddingSpaceView
 
 TARGET_S = 0.5

@@ -1,7 +1,7 @@
 """How long one refresh of the SplitMNIST task-embedding maps takes (notebook 03, section 7).
 
-Setting: the ``split_mnist_plane`` teaching configuration of notebook 03
-(``experiments.TEACHING``): target MLP 784-20-2, chunked hypernetwork with
+Setting: the ``teaching_plane`` preset of SplitMNIST (notebook 03;
+``experiments/configs.py``): target MLP 784-20-2, chunked hypernetwork with
 2-D task embeddings (chunk embedding 16, hidden 32,32 ReLU, chunk size 4,000),
 five SplitMNIST tasks with the first 50 test images each (as notebook 03). One refresh is what
 ``EmbeddingSpaceMonitor`` + ``EmbeddingSpaceView`` do every N training steps:
@@ -43,9 +43,9 @@ import torch
 
 from hnet_utils.data.benchmarks import make_benchmark
 from hnet_utils.viz.embedding_space import EmbeddingSpaceMonitor, benchmark_tasks_data
-from hnet_utils.experiments.studies import describe_config, teaching_config
+from hnet_utils.experiments.configs import describe_config, preset_config
 from hnet_utils.networks.targets import num_params
-from hnet_utils.continual.training import build_hnet, build_target
+from hnet_utils.continual.learners import build_hnet, build_target
 from hnet_utils.viz.widgets import EmbeddingSpaceView
 
 TARGET_S = 1.0
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    cfg = teaching_config("split_mnist_plane", fast=False)
+    cfg = preset_config("split_mnist", "teaching_plane")
     bench = make_benchmark("split_mnist", num_tasks=cfg.num_tasks, seed=cfg.seed)
     target = build_target(cfg, tuple(bench.input_shape), bench.classes_per_task)
     hnet = build_hnet(cfg, target)
@@ -110,7 +110,7 @@ def main(argv=None) -> None:
         "config": {"resolution": r, "grid_points": r * r, "tasks": bench.num_tasks,
                    "test_images_per_task": args.samples, "repeats": args.repeats,
                    "warmup": args.warmup, "threads": args.threads,
-                   "target_weights": num_params(target), "teaching_config": "split_mnist_plane",
+                   "target_weights": num_params(target), "preset": "split_mnist teaching_plane",
                    "settings": describe_config(cfg), "data": bench.data_label,
                    "data_source": bench.source},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),

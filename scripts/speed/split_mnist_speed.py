@@ -1,6 +1,6 @@
 """Time-to-accuracy of our SplitMNIST CL1 teaching configuration (notebook 03, section 3).
 
-Ours: ``teaching_config("split_mnist")`` (``experiments.TEACHING``): target MLP
+Ours: ``preset_config("split_mnist", "teaching")`` (``experiments/configs.py``): target MLP
 784-100-100-2, chunked hypernetwork (task and chunk embeddings 32, hidden
 32,32, chunk size 4,000), beta 0.01 with the Adam lookahead, 200 steps of 128
 images per task, Adam lr 1e-3, five tasks. The time is ``train_continual``'s
@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 from hnet_utils.data.benchmarks import make_benchmark
-from hnet_utils.experiments.studies import describe_config, teaching_config
+from hnet_utils.experiments.configs import describe_config, preset_config
 from hnet_utils.continual.training import train_continual
 
 TARGET_S, TARGET_ACC = 30.0, 99.0
@@ -50,7 +50,7 @@ _STAMP = r"(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d [AP]M)"
 
 def run_ours(seeds: list[int]) -> dict:
     """Train the teaching configuration once per seed; accuracies and wall times."""
-    cfg = teaching_config("split_mnist", fast=False)
+    cfg = preset_config("split_mnist", "teaching")
     start = time.perf_counter()
     bench = make_benchmark("split_mnist", num_tasks=cfg.num_tasks, seed=cfg.seed)
     load_s = time.perf_counter() - start
