@@ -299,15 +299,16 @@ def format_summary(result) -> str:
 
 def check_before_training(cfg: ExperimentConfig) -> int:
     """What :func:`validate_config` cannot see without models, all before any data are loaded:
-    the device exists, ``val_size`` leaves training data in every task, the networks fit in
-    memory, the chunk size fits the target (the hypernetwork is built on the CPU). Returns the
-    expected size of the run's checkpoint in bytes."""
+    the device exists, ``val_size`` leaves training data in every task, the chunk size fits the
+    target and the networks fit in memory (shapes only: the target is built on the ``meta``
+    device, the hypernetwork is counted, nothing is allocated). Returns the expected size of the
+    run's checkpoint in bytes."""
     import torch
 
-    from hnet_utils.continual.learners import build_hnet, build_target
+    from hnet_utils.continual.learners import build_target
     from hnet_utils.continual.training import resolve_device
     from hnet_utils.data.benchmarks import SHAPES, SMALLEST_TASK_TRAIN
-    from hnet_utils.networks.hypernet import hypernetwork_size
+    from hnet_utils.networks.hypernet import check_chunk_size, hypernetwork_size
 
     resolve_device(cfg.device)
     largest = SMALLEST_TASK_TRAIN[cfg.benchmark] - 1
@@ -320,10 +321,13 @@ def check_before_training(cfg: ExperimentConfig) -> int:
     with torch.device("meta"):  # shapes only: nothing is allocated
         n_target = sum(p.numel() for p in build_target(cfg, input_shape, classes, regression).parameters())
     chunked = cfg.hnet_type == "chunked"
+    uses_hnet = cfg.method in ("hnet", "hnet_r", "hnet_tir")
+    if chunked and cfg.method in ("hnet", "hnet_tir"):  # the classifier's hypernetwork
+        check_chunk_size(cfg.chunk_size, n_target)
     n_hnet = hypernetwork_size(n_target, cfg.embedding_dim, cfg.hnet_hidden,
                                cfg.chunk_size if chunked else None,
                                cfg.chunk_embedding_dim if chunked else None)
-    stored = (n_hnet if cfg.method in ("hnet", "hnet_r", "hnet_tir") else 0) + n_target * (
+    stored = (n_hnet if uses_hnet else 0) + n_target * (
         cfg.num_tasks if cfg.method == "scratch" else 1)
     needed, free = BYTES_PER_TRAINED_PARAMETER * stored, available_memory()
     if free is not None and needed > free:
@@ -331,8 +335,6 @@ def check_before_training(cfg: ExperimentConfig) -> int:
                          f"{needed / 2**30:.1f} GiB to train them, and this machine has "
                          f"{free / 2**30:.1f} GiB free; make --target-hidden, --hnet-hidden or "
                          "--chunk-size smaller")
-    if cfg.method == "hnet":
-        build_hnet(cfg, build_target(cfg, input_shape, classes, regression))
     return 4 * stored
 
 

@@ -231,12 +231,7 @@ class ChunkedHyperNetwork(HyperNetwork):
                  chunk_size: int, hidden: Sequence[int] = (), activation: str = "relu",
                  init_std: float | torch.Tensor | None = None):
         nn.Module.__init__(self)
-        _check_positive_int(num_outputs, "num_outputs")
-        _check_positive_int(chunk_size, "chunk_size")
-        if chunk_size > num_outputs:
-            raise ValueError(f"chunk_size must be an integer in [1, {num_outputs}] (the number of "
-                             f"target weights), got {chunk_size}: a larger chunk only computes "
-                             "padding; use a full hypernetwork to emit all weights at once")
+        check_chunk_size(chunk_size, num_outputs)
         _check_positive_int(chunk_embedding_dim, "chunk_embedding_dim")
         self._setup(num_outputs, embedding_dim, chunk_embedding_dim, chunk_size, hidden,
                     activation, init_std)
@@ -289,6 +284,18 @@ def make_hypernetwork(num_outputs: int, embedding_dim: int, hidden: Sequence[int
     for _ in range(num_tasks):
         h.add_task()
     return h
+
+
+def check_chunk_size(chunk_size: int, num_outputs: int) -> int:
+    """``chunk_size`` if it is an integer in [1, ``num_outputs``], else a ``ValueError``: a chunk
+    larger than the target only computes padding."""
+    _check_positive_int(num_outputs, "num_outputs")
+    _check_positive_int(chunk_size, "chunk_size")
+    if chunk_size > num_outputs:
+        raise ValueError(f"chunk_size must be an integer in [1, {num_outputs}] (the number of "
+                         f"target weights), got {chunk_size}: a larger chunk only computes "
+                         "padding; use a full hypernetwork to emit all weights at once")
+    return chunk_size
 
 
 def hypernetwork_size(num_outputs: int, embedding_dim: int, hidden: Sequence[int] = (),
