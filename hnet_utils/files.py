@@ -89,6 +89,9 @@ def check_output_path(path: str | Path, what: str, overwrite: bool = False,
         raise OutputPathError(f"cannot write the {what} {path}: folder {parent} has "
                               f"{_mib(free)} free, the {what} needs about {_mib(size_bytes)} "
                               f"(plus {_mib(MIN_FREE_BYTES)} to spare)")
+    if path.exists() and not path.is_file():
+        raise OutputPathError(f"{what} path {path} exists and is not a regular file (a device, a "
+                              "pipe or a socket); give the path of a file")
     if path.exists() and not overwrite:
         raise OutputPathError(f"{what} {path} already exists; pass {option} to replace it, "
                               "or choose another path")

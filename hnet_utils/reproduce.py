@@ -362,11 +362,16 @@ def train_planned_run(run, folder: Path, fast: bool, device, on_event=None, prog
                       callback_every: int = 10**9):
     """Train one planned run as the plan does; returns ``(result, path of its results file)``.
 
+    The results file is reserved while the run trains (``files.Reservation``): a second
+    ``reproduce`` that reaches the same run meanwhile is refused (it reports the run as failed
+    and goes on with its next run), so no run is trained twice and no results file replaced.
+
     After each task a note of the finished tasks is written (:func:`planning.progress_path`)
     and the run's state is kept (:func:`planning.resume_path`, all methods but replay), so an
     interrupted run resumes there; the results file is written atomically, then both are
     removed. ``on_event(state)`` sees every training callback (``train_continual``)."""
     from hnet_utils.continual.training import train_continual
+    from hnet_utils.experiments.results import ContinualResult
 
     cfg = run.config(fast)
     if device is not None:
@@ -382,9 +387,13 @@ def train_planned_run(run, folder: Path, fast: bool, device, on_event=None, prog
             on_event(state)
 
     resume_file = planning.resume_path(run, folder) if run.method not in REPLAY_METHODS else None
-    result = train_continual(cfg, callback=callback, callback_every=callback_every,
-                             progress=progress, resume_file=resume_file)
-    path = write_json_atomically(result.to_dict(), folder / run.filename)
+    target = folder / run.filename
+    with Reservation(target, "results file"):  # another reproduce training this run is refused
+        if planning.run_status(run, folder, fast) == "done":  # it finished while we waited
+            return ContinualResult.load(target), target
+        result = train_continual(cfg, callback=callback, callback_every=callback_every,
+                                 progress=progress, resume_file=resume_file)
+        path = write_json_atomically(result.to_dict(), target)
     progress_file.unlink(missing_ok=True)
     if resume_file is not None:
         resume_file.unlink(missing_ok=True)  # the results are safe: nothing left to resume
@@ -557,8 +566,8 @@ def stop_once(signum, frame) -> None:
 
 
 def train_as_worker(run, folder: Path, fast: bool, device, threads: int | None, emit) -> int:
-    """The worker's run: skipped when done, else trained (:func:`train_planned_run`) while its
-    results file is reserved for it (a second worker of the same run is refused)."""
+    """The worker's run: skipped when done, else trained (:func:`train_planned_run`, which
+    reserves its results file: a second worker of the same run is refused)."""
     import torch
 
     if threads is not None:
@@ -570,9 +579,8 @@ def train_as_worker(run, folder: Path, fast: bool, device, threads: int | None, 
     try:
         events = WorkerEvents(run.config(fast), emit)
         check_results_folder(folder)
-        with Reservation(folder / run.filename, "results file"):
-            result, path = train_planned_run(run, folder, fast, device, on_event=events,
-                                             progress=False, callback_every=events.every)
+        result, path = train_planned_run(run, folder, fast, device, on_event=events,
+                                         progress=False, callback_every=events.every)
     except Exception as err:  # e.g. data not available: the parent reports it
         emit(event="failed", error=f"{type(err).__name__}: {err}")
         return 1

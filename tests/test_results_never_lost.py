@@ -171,6 +171,29 @@ def test_two_runs_racing_for_one_file_the_second_is_refused(option, tmp_path):
     assert target.is_file() and not lock.exists()
 
 
+def test_two_reproduce_commands_never_train_one_run_twice(tmp_path):
+    folder = tmp_path / "results"
+    env = {**os.environ, "HNET_FAST": "1"}
+    args = ["hnet_utils.reproduce", "--only", "regression", "--methods", "hnet", "--seeds", "0",
+            "--results-dir", str(folder), "--no-progress", "--no-tables", "--threads", "1"]
+    first = child(args, env=env)
+    wait_for(lambda: any(folder.glob(".*.lock")) or first.poll() is not None, what="the lock")
+    second = child(args, env=env)
+    out2, err2 = second.communicate(timeout=300)
+    out1, err1 = first.communicate(timeout=300)
+    assert first.returncode == 0, err1
+    assert "another run is writing" in out2 or "1 runs: 1 done" in out2, out2
+    assert [p.name for p in folder.glob("*.json")] == ["regression_hnet_cl1.json"]
+    assert not list(folder.glob(".*.lock"))
+
+
+def test_an_existing_device_or_pipe_is_never_an_output(tmp_path, capsys, no_training):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    message = cli_error([*TINY, "--out", str(fifo), "--overwrite"], capsys)
+    assert "not a regular file" in message
+
+
 def test_a_file_made_by_someone_else_during_the_run_is_not_replaced(tmp_path, capsys, monkeypatch):
     out = tmp_path / "r.json"
     real_train = training.train_continual
