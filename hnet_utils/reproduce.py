@@ -54,7 +54,7 @@ from pathlib import Path
 from hnet_utils import settings
 from hnet_utils.experiments import cluster, parallel
 from hnet_utils.experiments import plan as planning
-from hnet_utils.experiments.configs import METHODS, REPLAY_METHODS
+from hnet_utils.experiments.configs import MAX_SEED, METHODS, REPLAY_METHODS
 from hnet_utils.files import OutputPathError, Reservation, atomic_write_text, check_output_path
 from hnet_utils.run import available_cores, threads_problem
 
@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                else threads_problem(args.threads))  # a Slurm node has cores of its own
     if problem:
         parser.error(problem)
-    if any(s < 0 for s in args.seeds):
-        parser.error(f"--seeds must be non-negative integers, got {args.seeds}")
+    if any(not 0 <= s <= MAX_SEED for s in args.seeds):
+        parser.error(f"--seeds must be integers in [0, 2**63 - 1] (torch's seed range), got {args.seeds}")
     check_parallel_options(parser, args)
     if args.worker is not None:
         return run_worker(parser, args, fast)
@@ -330,6 +330,8 @@ def results_folder(parser: argparse.ArgumentParser, args, fast: bool) -> Path:
     """The folder of the results files: --results-dir, else results/ (fast mode: a new
     temporary folder; fast mode never writes into results/)."""
     if args.results_dir is not None:
+        if not args.results_dir.strip():
+            parser.error("--results-dir is empty; give a folder")
         folder = Path(args.results_dir)
         if fast and folder.resolve() == planning.RESULTS_DIR.resolve():
             parser.error("fast mode (HNET_FAST=1) never writes into results/: its numbers mean nothing")

@@ -329,6 +329,8 @@ def test_a_gpu_index_beyond_the_gpus_is_refused(capsys, no_training):
 @pytest.mark.parametrize("argv, message", [
     (["--device", "mps"], "MPS, which is not available"),
     (["--threads", "1000"], "more than the"),
+    (["--seeds", str(10**23)], "--seeds must be integers in [0, 2**63 - 1]"),
+    (["--results-dir", ""], "--results-dir is empty"),
 ])
 def test_reproduce_refuses_bad_input_before_any_run(argv, message, capsys, no_training,
                                                     tmp_path):
