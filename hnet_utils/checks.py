@@ -27,9 +27,14 @@ Exercises and their checks (notebook: function -> check):
   ``exact_reg_sum(W, b, W_star, b_star, z, z_star)`` -> :func:`check_exact_reg_sum`.
 * 03: ``entropy(logits)`` -> :func:`check_entropy`;
   ``choose_task(logits_per_task)`` -> :func:`check_choose_task`.
+* 04: ``my_vae_loss(x, logits, mu, logvar)`` -> :func:`check_vae_loss`;
+  ``my_distillation_loss(student_logits, teacher_logits, temperature)`` ->
+  :func:`check_distillation_loss`.
 * 05: ``task_batch_norm(x, running_mean, running_var, weight, bias, task, training)`` ->
   :func:`check_task_batch_norm`; ``crop_flip(x, dy, dx, flip, padding)`` ->
   :func:`check_crop_flip`.
+* 06: ``seed_mean_std(results)`` -> :func:`check_seed_mean_std`;
+  ``largest_change(reference, variants)`` -> :func:`check_largest_change`.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import statistics
 
 import torch
 import torch.nn.functional as F
@@ -463,6 +469,119 @@ def check_choose_task(fn, seed: int = 0) -> str:
     return "T = 5 and 3 tasks"
 
 
+# ------------------------------------------------------------- 04: replay
+
+
+def reference_vae_loss(x, logits, mu, logvar):
+    """The package's ``networks.vae.vae_loss``: BCE with logits (mean over pixels and samples)
+    plus KL(N(mu, sigma^2) || N(0, I)) summed over the latent dimensions, averaged over the
+    samples and divided by the number of pixels."""
+    from hnet_utils.networks.vae import vae_loss
+    return vae_loss(x, logits, mu, logvar)
+
+
+def reference_distillation_loss(student_logits, teacher_logits, temperature):
+    """The package's ``continual.replay.distillation_loss``."""
+    from hnet_utils.continual.replay import distillation_loss
+    return distillation_loss(student_logits, teacher_logits, temperature)
+
+
+def _one_number(got, what: str) -> None:
+    if not isinstance(got, torch.Tensor):
+        _fail(f"{what}: expected a torch.Tensor, got {type(got).__name__}")
+    if got.dim() != 0:
+        _fail(f"{what}: shape {tuple(got.shape)}, expected a single number (a 0-d tensor): "
+              "average over the samples")
+
+
+def _kl_terms(mu, logvar):
+    """-1/2 (1 + log s^2 - mu^2 - s^2) per sample and latent dimension, (B, L)."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+@_checked("vae_loss")
+def check_vae_loss(fn, seed: int = 0) -> str:
+    """``fn(x, logits, mu, logvar)`` against ``vae_loss``: first with mu = log sigma^2 = 0,
+    where the KL term is 0 (the reconstruction alone), then on random codes."""
+    gen = torch.Generator().manual_seed(seed)
+    B, D, L = 6, 20, 3
+    x = torch.rand(B, D, generator=gen)
+    logits = torch.randn(B, D, generator=gen)
+    mu, logvar = torch.randn(B, L, generator=gen), torch.randn(B, L, generator=gen)
+    zero = torch.zeros(B, L)
+    # 1. the reconstruction alone (the KL of N(0, 1) against N(0, 1) is 0)
+    got = _call(fn, x, logits, zero, zero)
+    _one_number(got, "the loss")
+    rec = F.binary_cross_entropy_with_logits(logits, x)
+    if not torch.allclose(got, rec, rtol=1e-4, atol=1e-6):
+        if torch.allclose(got, rec * D, rtol=1e-4):
+            _fail("with mu = 0 and log sigma^2 = 0 (KL = 0) the reconstruction term is summed over "
+                  "the pixels: average it over the pixels as well as over the samples")
+        if torch.allclose(got, F.binary_cross_entropy_with_logits(torch.sigmoid(logits), x),
+                          rtol=1e-4):
+            _fail("the reconstruction term applies a sigmoid before the loss: "
+                  "binary_cross_entropy_with_logits takes the decoder's logits as they are")
+        _compare(got, rec, "the reconstruction term alone (mu = 0, log sigma^2 = 0, so KL = 0): "
+                           "binary cross-entropy with logits, averaged over pixels and samples",
+                 rtol=1e-4)
+    # 2. the KL term, on random codes
+    got = _call(fn, x, logits, mu, logvar)
+    _one_number(got, "the loss")
+    want = reference_vae_loss(x, logits, mu, logvar)
+    if torch.allclose(got, want, rtol=1e-4, atol=1e-6):
+        return "reconstruction and KL term"
+    kl = got - rec                                   # the learner's KL term
+    terms = _kl_terms(mu, logvar)
+    mistakes = [  # (what the mistake gives for the KL term, its hint)
+        (torch.zeros(()), "the loss does not change with mu and log sigma^2: add the KL term"),
+        (terms.sum(1).mean(), "the KL term is not divided by the number of pixels (both terms "
+                              "should be 'per pixel')"),
+        (terms.mean(1).mean() / D, "the KL term is averaged over the latent dimensions: sum it "
+                                   "over them, then average over the samples"),
+        (-terms.sum(1).mean() / D, "the KL term has the wrong sign: a KL divergence is >= 0"),
+        (terms.sum() / D, "the KL term is summed over the samples: average it over them"),
+    ]
+    for wrong, hint in mistakes:
+        if torch.allclose(kl, wrong, rtol=1e-4, atol=1e-6):
+            _fail(hint)
+    _fail("the reconstruction part is right; the KL term differs: "
+          "-1/2 (1 + log sigma^2 - mu^2 - sigma^2), summed over the latent dimensions, averaged "
+          "over the samples, divided by the number of pixels")
+
+
+@_checked("distillation_loss")
+def check_distillation_loss(fn, seed: int = 1) -> str:
+    """``fn(student_logits, teacher_logits, temperature)`` against ``distillation_loss``, with a
+    student that has more outputs than its teacher (CL3)."""
+    gen = torch.Generator().manual_seed(seed)
+    student, teacher, T = torch.randn(5, 6, generator=gen), torch.randn(5, 4, generator=gen), 2.0
+    got = _call(fn, student, teacher, T)
+    _one_number(got, "the loss")
+    want = reference_distillation_loss(student, teacher, T)
+    if torch.allclose(got, want, rtol=1e-4):
+        return "student with 6 outputs, teacher with 4, T = 2"
+    target = F.softmax(teacher / T, dim=1)
+    log_p = F.log_softmax(student / T, dim=1)[:, :4]
+    entropy = -(target * target.log()).sum(1).mean() * T ** 2
+    mistakes = [  # (what the mistake computes, its hint)
+        (reference_distillation_loss(student[:, :4], teacher, T),
+         "take the student's softmax over ALL its outputs (new classes included), then keep the "
+         "first M' columns: the new classes get target probability 0"),
+        (want / T ** 2, "multiply by the squared temperature (T^2)"),
+        (want - entropy, "that is the KL divergence; the loss asked is the cross-entropy "
+                         "-sum p_teacher log p_student (they differ by the teacher's entropy)"),
+        (-(F.softmax(teacher, 1) * F.log_softmax(student, 1)[:, :4]).sum(1).mean() * T ** 2,
+         "divide both logits by the temperature before the (log-)softmax"),
+        (-(target * log_p).sum(1).sum() * T ** 2, "average over the samples, do not sum"),
+    ]
+    for wrong, hint in mistakes:
+        if torch.allclose(got, wrong, rtol=1e-4):
+            _fail(hint)
+    _compare(got, want, "the loss (cross-entropy -sum p_teacher log p_student at temperature T, "
+                        "times T^2)", rtol=1e-4)
+    return ""
+
+
 # ---------------------------------------------------------------- 05: Split CIFAR
 
 
@@ -574,6 +693,129 @@ def check_crop_flip(fn, seed: int = 0) -> str:
     return f"B={B}, padding={p}"
 
 
+# ------------------------------------------------------ 06: reading results
+
+
+def reference_seed_mean_std(results):
+    """``(mean, std)`` of the runs' average final accuracy (``result.average_final``) over the
+    seeds of ``results`` ({seed: ContinualResult}); std is the sample standard deviation
+    (n - 1) and None for a single seed. Raises ``ValueError`` for no results."""
+    values = [r.average_final for r in results.values()]
+    if not values:
+        raise ValueError("results holds no runs")
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def reference_largest_change(reference, variants):
+    """``(label, difference)``: the variant of ``variants`` ({label: value}) whose value differs
+    most from ``reference`` in either direction, and its difference ``value - reference``."""
+    if not variants:
+        raise ValueError("variants holds no values")
+    label = max(variants, key=lambda k: abs(variants[k] - reference))
+    return label, variants[label] - reference
+
+
+def _fake_results(finals: dict[int, list[float]]):
+    """{seed: ContinualResult} whose last rows are ``finals`` (the 'during' values differ)."""
+    from hnet_utils.experiments.results import ContinualResult
+    out = {}
+    for seed, final in finals.items():
+        k = len(final)
+        matrix = [[(final[j] + 3.0 * (i + 1) if j < i else final[j] + 1.5) if j <= i else None
+                   for j in range(k)] for i in range(k - 1)] + [list(final)]
+        out[seed] = ContinualResult(config={"seed": seed}, metric="accuracy", matrix=matrix,
+                                    wall_time_s=1.0, device="cpu")
+    return out
+
+
+def _pair(got, what: str):
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        _fail(f"return two things, {what}; got {type(got).__name__}"
+              + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
+    return got
+
+
+@_checked("seed_mean_std")
+def check_seed_mean_std(fn) -> str:
+    """``fn(results)`` against :func:`reference_seed_mean_std` on made-up results of three seeds
+    (last task, 'during' and average final all differ) and of a single seed."""
+    results = _fake_results({0: [90.0, 70.0, 95.0], 1: [80.0, 60.0, 97.0], 2: [88.0, 50.0, 96.0]})
+    try:
+        got = _call(fn, results)
+    except AttributeError as err:
+        _fail(f"{err}: `results` maps seed -> result; take the results with results.values()")
+    mean, std = _pair(got, "(mean, std)")
+    want_mean, want_std = reference_seed_mean_std(results)
+    values = [r.average_final for r in results.values()]
+    for name, pick in (("the last task's final accuracy (result.final[-1])", lambda r: r.final[-1]),
+                       ("the 'during' accuracy (result.during)", lambda r: statistics.mean(r.during))):
+        if _close(mean, statistics.mean(pick(r) for r in results.values())):
+            _fail(f"your mean is the mean of {name}; use each run's average final accuracy over "
+                  "all its tasks (result.average_final)")
+    if not _close(mean, want_mean):
+        _fail(f"the mean differs ({_num(mean)}): the mean of the runs' average final accuracy")
+    if _close(std, statistics.pstdev(values)):
+        _fail("your std divides by n (the population std); the sample standard deviation over "
+              "seeds divides by n - 1 (statistics.stdev)")
+    if _close(std, want_std / math.sqrt(len(values))):
+        _fail("that is the standard error of the mean (std / sqrt(n)), the paper's spread; asked "
+              "is the standard deviation")
+    if _close(std, want_std ** 2):
+        _fail("that is the variance; the standard deviation is its square root")
+    if not _close(std, want_std):
+        _fail(f"the standard deviation differs ({_num(std)}): the sample std of the same values")
+    one = {0: results[0]}
+    try:
+        got = _call(fn, one)
+    except (statistics.StatisticsError, ZeroDivisionError):
+        _fail("one seed: there is no standard deviation of a single value; return None for it "
+              "(and the value as the mean)")
+    mean, std = _pair(got, "(mean, std)")
+    if std is not None:
+        _fail(f"one seed: std should be None (a single value has no spread), got {std!r}")
+    if not _close(mean, results[0].average_final):
+        _fail("one seed: the mean of a single run is its average final accuracy")
+    return "three seeds and one seed"
+
+
+def _close(got, want: float) -> bool:
+    return isinstance(got, numbers.Real) and math.isclose(float(got), want, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def _num(value) -> str:
+    return f"{float(value):.4g}" if isinstance(value, numbers.Real) else repr(value)
+
+
+@_checked("largest_change")
+def check_largest_change(fn) -> str:
+    """``fn(reference, variants)`` against :func:`reference_largest_change` on two made-up
+    comparisons: one where the largest change lowers the number, one where it raises it."""
+    cases = [(67.0, {"heads": 69.0, "init": 57.0, "data": 66.0, "width": 64.0}),
+             (60.0, {"steps": 70.0, "width": 55.0, "seed": 61.0})]
+    for reference, variants in cases:
+        label, difference = _pair(_call(fn, reference, dict(variants)), "(label, difference)")
+        want_label, want_diff = reference_largest_change(reference, variants)
+        if label not in variants:
+            _fail(f"the label {label!r} is not one of the variants {list(variants)}")
+        if label != want_label:
+            if label == max(variants, key=variants.get):
+                _fail("you pick the variant with the highest value; asked is the one that moved "
+                      "the number most, up or down (the largest |value - reference|)")
+            if label == min(variants, key=variants.get):
+                _fail("you pick the variant with the lowest value; asked is the one that moved "
+                      "the number most, up or down (the largest |value - reference|)")
+            if label == min(variants, key=lambda k: abs(variants[k] - reference)):
+                _fail("you pick the smallest change; asked is the largest")
+            _fail(f"{label!r} is not the variant that moved the number most")
+        if _close(difference, -want_diff):
+            _fail("right variant, wrong sign: the difference is value - reference, negative when "
+                  "the variant is lower (keep the sign, not the absolute value)")
+        if not _close(difference, want_diff):
+            _fail(f"right variant; the difference should be value - reference, in the same units "
+                  f"(got {_num(difference)})")
+    return "a change down and a change up"
+
+
 #: (exercise function name, check, reference) per notebook, for tests and docs.
 EXERCISES = {
     "00": [("target_forward", check_target_forward, reference_target_forward),
@@ -584,6 +826,10 @@ EXERCISES = {
            ("exact_reg_sum", check_exact_reg_sum, reference_exact_reg_sum)],
     "03": [("entropy", check_entropy, reference_entropy),
            ("choose_task", check_choose_task, reference_choose_task)],
+    "04": [("vae_loss", check_vae_loss, reference_vae_loss),
+           ("distillation_loss", check_distillation_loss, reference_distillation_loss)],
     "05": [("task_batch_norm", check_task_batch_norm, reference_task_batch_norm),
            ("crop_flip", check_crop_flip, reference_crop_flip)],
+    "06": [("seed_mean_std", check_seed_mean_std, reference_seed_mean_std),
+           ("largest_change", check_largest_change, reference_largest_change)],
 }

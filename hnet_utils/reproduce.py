@@ -644,4 +644,7 @@ class WorkerEvents:
 
 
 if __name__ == "__main__":
+    from hnet_utils.run import stop_on_sigterm
+
+    stop_on_sigterm()  # kill / a batch system's time limit end a run like Ctrl-C: resumable
     sys.exit(main())

@@ -367,10 +367,13 @@ def resume_path(output: str) -> Path:
 
 
 def existing_run(path, cfg: ExperimentConfig):
-    """The stored result of ``path`` if it is a checkpoint of a finished run of ``cfg``.
+    """The stored result of ``path`` if it is a checkpoint of a finished run of ``cfg`` made on
+    the data that a run of ``cfg`` would use here now.
 
     Raises ``ValueError`` (a :class:`CheckpointError` for unreadable files)
-    when ``path`` is some other file, so that it is not silently overwritten.
+    when ``path`` is some other file, so that it is not silently overwritten, and when the run
+    was made on other data (the full dataset then, a shipped subset now), so that its numbers
+    are not passed off as this run's.
     """
     from hnet_utils.experiments.results import read_checkpoint, stored_result
 
@@ -386,6 +389,15 @@ def existing_run(path, cfg: ExperimentConfig):
         raise ValueError(f"checkpoint {path} already exists and holds a run of another "
                          "configuration (" + "; ".join(differences) + "); pass --overwrite "
                          "to replace it, or choose another path")
+    from hnet_utils.continual.training import data_of
+    from hnet_utils.data.benchmarks import describe_data, same_data
+
+    here = data_of(cfg)
+    if not same_data(result.data, here):
+        raise ValueError(f"checkpoint {path} holds a run of this configuration made on "
+                         f"{describe_data(result.data)}; the data here are {describe_data(here)}, "
+                         "so its results are not this run's. Make the same data available (e.g. "
+                         "HNET_DATA_MIRROR), or pass --overwrite to train anew on these data")
     return result
 
 

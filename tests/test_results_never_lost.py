@@ -296,6 +296,21 @@ def test_evaluate_refuses_other_test_data(tmp_path, capsys, monkeypatch):
     assert "was tested on" in message and "the test data here are MNIST-mini" in message
 
 
+def test_a_checkpoint_made_on_other_data_is_not_reused(tmp_path, capsys, monkeypatch):
+    ck = tmp_path / "r.pt"
+    argv = ["--benchmark", "split_mnist", "--preset", "fast", "--no-progress", "--threads", "1",
+            "--checkpoint", str(ck)]
+    run.main(argv)
+    capsys.readouterr()
+    assert run.main(argv).final  # the same data: reused
+    assert "reusing it" in capsys.readouterr().out
+    real = training.make_benchmark_for
+    monkeypatch.setattr(training, "make_benchmark_for", lambda cfg: dataclasses.replace(
+        real(cfg), data_label="MNIST-mini (shipped subset)"))
+    message = cli_error(argv, capsys)
+    assert "made on" in message and "the data here are MNIST-mini" in message
+
+
 # ------------------------------------------------- bad input: refused before any data are built
 
 

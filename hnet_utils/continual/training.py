@@ -195,6 +195,15 @@ def check_benchmark(cfg: ExperimentConfig, benchmark: Benchmark) -> None:
                          "build it with make_benchmark_for(cfg)")
 
 
+def data_of(cfg: ExperimentConfig) -> dict:
+    """The data a run of ``cfg`` would train and be tested on here, now (``run_data``: label,
+    sizes), without training: to check that a stored run was made on the same data."""
+    benchmark = make_benchmark_for(cfg)
+    check_benchmark(cfg, benchmark)
+    tasks = benchmark.tasks[:cfg.num_tasks]
+    return run_data(benchmark, task_indices(cfg, tasks, "train"), task_indices(cfg, tasks, "test"))
+
+
 def describe_device(device: torch.device) -> str:
     """``"cpu (1 thread)"``, ``"cpu (N threads)"`` or ``"cuda (<GPU name>)"``: where a run happened."""
     if device.type == "cuda":

@@ -12,7 +12,13 @@ source and whether it was verified from a primary source or recalled, come from
 * :func:`compression_rows`, :func:`step_time_rows` feed the compression study
   and the regulariser's cost;
 * :func:`results_of` and :func:`mean_std_text` read the seeds of one variant (e.g. the
-  runs behind "what does not reproduce") and print their mean ± std.
+  runs behind "what does not reproduce") and print their mean ± std;
+* :func:`configuration_label` says how a run's configuration differs from the paper preset
+  ("paper preset", "paper preset, but 500 steps per task (the paper's: 2,000), ...");
+* :func:`target_lines` says, row by row of :func:`table1`, whether our mean reaches the
+  paper's value;
+* :func:`configuration_table` groups results files by configuration, each labelled
+  (notebook 04's table of the replay runs).
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from typing import Any
 import pandas as pd
 
 from hnet_utils.experiments import plan as planning
-from hnet_utils.experiments.published import method_label, published_for
+from hnet_utils.experiments.configs import ExperimentConfig, preset_config
+from hnet_utils.experiments.published import method_label, published_for, published_text
 from hnet_utils.experiments.results import ContinualResult
 
 
@@ -130,6 +137,29 @@ def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
+#: Fields whose change is written as a number of steps or epochs per task.
+_PER_TASK = {"iterations": "steps", "epochs": "epochs"}
+
+
+def configuration_label(cfg: ExperimentConfig | Mapping[str, Any]) -> str:
+    """How ``cfg`` differs from the ``paper`` preset of its benchmark, method and scenario:
+    ``"paper preset"``, or ``"paper preset, but 500 steps per task (the paper's: 2,000),
+    replay_weight=None"`` (fields the method does not read, and the device, are ignored)."""
+    cfg = cfg if isinstance(cfg, ExperimentConfig) else ExperimentConfig.from_dict(dict(cfg))
+    paper = preset_config(cfg.benchmark, "paper", method=cfg.method, scenario=cfg.scenario,
+                          seed=cfg.seed)
+    ours, theirs = planning.comparable(cfg.to_dict()), planning.comparable(paper.to_dict())
+    parts = []
+    for key, value in ours.items():
+        if value == theirs.get(key):
+            continue
+        if key in _PER_TASK and isinstance(value, int) and isinstance(theirs.get(key), int):
+            parts.append(f"{value:,} {_PER_TASK[key]} per task (the paper's: {theirs[key]:,})")
+        else:
+            parts.append(f"{key}={value}")
+    return "paper preset" + (", but " + ", ".join(parts) if parts else "")
+
+
 def table1(folder: str | Path = planning.RESULTS_DIR, benchmarks: Sequence[str] | None = None,
            include_missing: bool = True) -> pd.DataFrame:
     """Our average final accuracy per (benchmark, scenario, method) beside the paper's.
@@ -140,9 +170,11 @@ def table1(folder: str | Path = planning.RESULTS_DIR, benchmarks: Sequence[str] 
     ``method``, ``ours mean`` and ``ours std`` (%, over seeds; std needs 2),
     ``seeds`` (which seeds are done), ``n``, ``published`` (float),
     ``published text``, ``status`` (verified/recalled), ``source``,
-    ``reaches`` (ours mean >= published; None without both), ``device``,
-    ``wall time (min, mean)`` and ``command`` (reproduce command for the group,
-    then the single-run command of its first seed).
+    ``reaches`` (ours mean >= published; None without both, and for a configuration other
+    than the paper preset, where the paper's number is a yardstick, not a target), ``device``,
+    ``wall time (min, mean)``, ``command`` (reproduce command for the group,
+    then the single-run command of its first seed) and ``configuration``
+    (:func:`configuration_label` of the planned run: ``"paper preset"`` for Table 1's rows).
     """
     benchmarks = ("permuted_mnist", "split_mnist") if benchmarks is None else benchmarks
     rows = []
@@ -154,6 +186,7 @@ def table1(folder: str | Path = planning.RESULTS_DIR, benchmarks: Sequence[str] 
             continue
         mean, std = _mean_std(group.values)
         pub = published_for(run.benchmark, run.scenario, run.method)
+        label = configuration_label(run.config())
         seeds = sorted(group.results)
         first = seeds[0] if seeds else None
         devices = sorted({r.device for r in group.results.values()})
@@ -170,12 +203,38 @@ def table1(folder: str | Path = planning.RESULTS_DIR, benchmarks: Sequence[str] 
             "published text": "—" if pub is None else str(pub),
             "status": "—" if pub is None else pub.status,
             "source": "—" if pub is None else pub.source,
-            "reaches": None if pub is None or mean is None else bool(mean >= pub.value),
+            "reaches": (None if pub is None or mean is None or label != "paper preset"
+                        else bool(mean >= pub.value)),
             "device": "; ".join(devices) or "—",
             "wall time (min, mean)": (statistics.mean(wall) / 60) if wall else None,
             "command": cmd,
+            "configuration": label,
         })
     return pd.DataFrame(rows)
+
+
+def target_lines(table: pd.DataFrame) -> list[str]:
+    """One line per row of :func:`table1` with runs and a published value: our mean ± std
+    beside the paper's value and whether the target (our mean >= the paper's) is met, then
+    one line that counts them. Rows of another configuration than the paper preset say so."""
+    lines, met, missed = [], [], []
+    for _, row in table.iterrows():
+        if row["n"] == 0 or row["reaches"] is None or pd.isna(row["reaches"]):
+            continue
+        name = f"{row['benchmark']} {row['scenario']} {row['method']}"
+        std = row["ours std"]
+        ours = f"{row['ours mean']:.2f}" + ("" if std is None or pd.isna(std) else f" ± {std:.2f}")
+        gap = row["ours mean"] - row["published"]
+        (met if row["reaches"] else missed).append(name)
+        config = row.get("configuration", "paper preset")
+        where = "" if config == "paper preset" else f" [{config}: not the paper's configuration]"
+        lines.append(f"{name}: ours {ours} % ({row['n']} seed{'s' if row['n'] != 1 else ''}), "
+                     f"the paper's {row['published text']}: target "
+                     f"{'met' if row['reaches'] else 'not met'} ({gap:+.2f} points){where}")
+    not_run = int(((table["n"] == 0) & table["published"].notna()).sum())
+    lines.append(f"targets met: {len(met)} of {len(met) + len(missed)} rows with runs; "
+                 f"{not_run} row{'s' if not_run != 1 else ''} with a published value not run yet")
+    return lines
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -194,6 +253,8 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     out["wall time (min)"] = table["wall time (min, mean)"].map(
         lambda v: "—" if v is None or pd.isna(v) else f"{v:.1f}")
     out["reaches published"] = table["reaches"]
+    if "configuration" in table:
+        out["configuration"] = table["configuration"]
     return out
 
 
@@ -212,6 +273,51 @@ def style_table1(table: pd.DataFrame):
 
     return (shown.style.apply(colour, subset=["ours (%), mean ± std"])
             .hide(axis="index").hide(subset=["reaches published"], axis="columns"))
+
+
+def configuration_table(pattern: str, methods: Sequence[str], folder: str | Path = planning.RESULTS_DIR,
+                        exclude: Sequence[str] = ("outlier_weight",)) -> pd.DataFrame:
+    """The results files of ``folder`` matching ``pattern`` (e.g. ``"split_mnist_*_cl[23]*.json"``)
+    whose method is one of ``methods``, one row per (scenario, method, configuration): mean ±
+    std of the average final accuracy over its seeds, the paper's value, the configuration
+    (:func:`configuration_label`), whether the target is met (paper-preset rows only; other
+    configurations get ``"—"``: the paper's number is a yardstick there) and the command of its
+    first seed. Files that are no results file, and runs with a true value of a field in
+    ``exclude`` (an addition of ours such as mosaic outliers), are skipped. Rows: by scenario,
+    method (in the order of ``methods``), paper preset first."""
+    groups: dict[tuple, list[tuple[str, ContinualResult]]] = {}
+    for path in sorted(Path(folder).glob(pattern)):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or "matrix" not in data or "config" not in data:
+            continue
+        r = ContinualResult.load(path)
+        c = r.config
+        if c.get("method") not in methods or any(c.get(k) for k in exclude):
+            continue
+        key = (c["benchmark"], c["scenario"], c["method"], configuration_label(c))
+        groups.setdefault(key, []).append((path.name, r))
+
+    def order(key):
+        return (key[1], list(methods).index(key[2]), key[3] != "paper preset", key[3])
+
+    rows = []
+    for key in sorted(groups, key=order):
+        benchmark, scenario, method, label = key
+        items = sorted(groups[key], key=lambda item: item[1].config["seed"])
+        mean, std = _mean_std([r.average_final for _, r in items])
+        pub = published_for(benchmark, scenario, method)
+        met = "—" if pub is None or label != "paper preset" else ("yes" if mean >= pub.value else "no")
+        name, first = items[0]
+        rows.append({"scenario": f"CL{scenario}", "method": method_label(method, scenario),
+                     "ours (%)": f"{mean:.2f}" + ("" if std is None else f" ± {std:.2f}"),
+                     "seeds": ", ".join(str(r.config["seed"]) for _, r in items),
+                     "paper (%)": published_text(benchmark, scenario, method),
+                     "configuration": label, "target met": met,
+                     "command (first seed)": command_for(first, name)})
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------- compression, step times
