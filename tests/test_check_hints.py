@@ -6,6 +6,7 @@ functions (issue 31) are at the end.
 """
 
 import math
+import statistics
 
 import pytest
 import torch
@@ -267,6 +268,63 @@ def test_choose_task_hints(wrong, hint):
     assert hint in hint_of(checks.check_choose_task, wrong)
 
 
+# ------------------------------------------------- 04: vae_loss, distillation_loss
+
+
+def kl_of(mu, logvar):                                 # (B, L) terms of the KL divergence
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def bce(x, logits):
+    return F.binary_cross_entropy_with_logits(logits, x)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x, lg, mu, lv: F.binary_cross_entropy_with_logits(lg, x, reduction="none").mean(1)
+     + kl_of(mu, lv).sum(1) / x.shape[1], "expected a single number"),              # no batch mean
+    (lambda x, lg, mu, lv: F.binary_cross_entropy_with_logits(lg, x, reduction="sum") / len(x)
+     + kl_of(mu, lv).sum(1).mean() / x.shape[1], "summed over the pixels"),
+    (lambda x, lg, mu, lv: bce(x, torch.sigmoid(lg)) + kl_of(mu, lv).sum(1).mean() / x.shape[1],
+     "applies a sigmoid before the loss"),
+    (lambda x, lg, mu, lv: F.mse_loss(torch.sigmoid(lg), x) + kl_of(mu, lv).sum(1).mean() / x.shape[1],
+     "the reconstruction term alone"),
+    (lambda x, lg, mu, lv: bce(x, lg), "add the KL term"),
+    (lambda x, lg, mu, lv: bce(x, lg) + kl_of(mu, lv).sum(1).mean(),
+     "not divided by the number of pixels"),
+    (lambda x, lg, mu, lv: bce(x, lg) + kl_of(mu, lv).mean() / x.shape[1], "averaged over the latent"),
+    (lambda x, lg, mu, lv: bce(x, lg) - kl_of(mu, lv).sum(1).mean() / x.shape[1], "wrong sign"),
+    (lambda x, lg, mu, lv: bce(x, lg) + kl_of(mu, lv).sum() / x.shape[1], "summed over the samples"),
+    (lambda x, lg, mu, lv: bce(x, lg) + kl_of(mu, 2 * lv).sum(1).mean() / x.shape[1],
+     "the reconstruction part is right; the KL term differs"),                    # log s for log s^2
+])
+def test_vae_loss_hints(wrong, hint):
+    assert hint in hint_of(checks.check_vae_loss, wrong)
+
+
+def distill(student, teacher, T, reduce=lambda v: v.mean()):
+    target = F.softmax(teacher / T, dim=1)
+    log_p = F.log_softmax(student / T, dim=1)[:, :teacher.shape[1]]
+    return reduce(-(target * log_p).sum(dim=1)) * T ** 2
+
+
+def distill_kl(student, teacher, T):                  # F.kl_div: cross-entropy minus entropy
+    log_p = F.log_softmax(student / T, dim=1)[:, :teacher.shape[1]]
+    return F.kl_div(log_p, F.softmax(teacher / T, dim=1), reduction="batchmean") * T ** 2
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda s, t, T: distill(s, t, T, reduce=lambda v: v), "expected a single number"),
+    (lambda s, t, T: distill(s[:, :t.shape[1]], t, T), "student's softmax over ALL its outputs"),
+    (lambda s, t, T: distill(s, t, T) / T ** 2, "multiply by the squared temperature"),
+    (distill_kl, "that is the KL divergence"),
+    (lambda s, t, T: distill(s * T, t * T, T), "divide both logits by the temperature"),
+    (lambda s, t, T: distill(s, t, T, reduce=lambda v: v.sum()), "average over the samples"),
+    (lambda s, t, T: F.mse_loss(s[:, :t.shape[1]], t), "the loss (cross-entropy"),
+])
+def test_distillation_loss_hints(wrong, hint):
+    assert hint in hint_of(checks.check_distillation_loss, wrong)
+
+
 # --------------------------------------------------- 05: task_batch_norm, crop_flip
 
 
@@ -353,6 +411,67 @@ def cf_reflect_padding(x, dy, dx, flip, padding):     # pads by reflection, not 
 ])
 def test_crop_flip_hints(wrong, hint):
     assert hint in hint_of(checks.check_crop_flip, wrong)
+
+
+# --------------------------------------------------- 06: seed_mean_std, largest_change
+
+
+def average_finals(results):
+    return [r.average_final for r in results.values()]
+
+
+def msd_stdev(values):
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def mean_and(spread):
+    """(mean of the average finals, spread(average finals)): a right mean with another spread."""
+    return lambda results: (statistics.mean(average_finals(results)), spread(average_finals(results)))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda results: statistics.mean(average_finals(results)), "return two things"),
+    (lambda results: msd_stdev([r.average_final for r in results]),
+     "take the results with results.values()"),
+    (lambda results: msd_stdev([r.final[-1] for r in results.values()]),
+     "the last task's final accuracy"),
+    (lambda results: msd_stdev([statistics.mean(r.during) for r in results.values()]),
+     "the 'during' accuracy"),
+    (lambda results: msd_stdev([min(r.final) for r in results.values()]), "the mean differs"),
+    (mean_and(statistics.pstdev), "divides by n (the population std)"),
+    (mean_and(lambda v: statistics.stdev(v) / len(v) ** 0.5), "standard error of the mean"),
+    (mean_and(statistics.variance), "that is the variance"),
+    (mean_and(lambda v: 2.0), "the standard deviation differs"),
+    (mean_and(statistics.stdev), "there is no standard deviation of a single value"),  # raises for one
+    (mean_and(lambda v: statistics.pstdev(v) if len(v) == 1 else statistics.stdev(v)),
+     "std should be None"),
+])
+def test_seed_mean_std_hints(wrong, hint):
+    assert hint in hint_of(checks.check_seed_mean_std, wrong)
+
+
+def largest_by(key):
+    def pick(reference, variants):
+        label = key(reference, variants)
+        return label, variants[label] - reference
+    return pick
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda reference, variants: max(variants, key=lambda k: abs(variants[k] - reference)),
+     "return two things"),
+    (largest_by(lambda ref, v: max(v, key=v.get)), "the variant with the highest value"),
+    (largest_by(lambda ref, v: min(v, key=v.get)), "the variant with the lowest value"),
+    (largest_by(lambda ref, v: min(v, key=lambda k: abs(v[k] - ref))), "you pick the smallest change"),
+    (largest_by(lambda ref, v: list(v)[-1]), "is not the variant that moved the number most"),
+    (lambda reference, variants: ("all", 0.0), "is not one of the variants"),
+    (lambda reference, variants: (lambda k: (k, reference - variants[k]))(
+        max(variants, key=lambda k: abs(variants[k] - reference))), "wrong sign"),
+    (lambda reference, variants: (lambda k: (k, (variants[k] - reference) / reference))(
+        max(variants, key=lambda k: abs(variants[k] - reference))), "in the same units"),
+])
+def test_largest_change_hints(wrong, hint):
+    assert hint in hint_of(checks.check_largest_change, wrong)
 
 
 # ----------------------------------------------------- the comparison behind the checks
