@@ -8,7 +8,7 @@ on our machine and our data, so that notebook 05 and docs/split_cifar_vs_authors
 numbers from a file instead of typing them. How the run was made: that document, §0.
 
     python investigations/split_cifar_vs_authors/record_authors_run.py \\
-        --summary /tmp/authors_runs/hnet_seed0/performance_summary.txt --log /work/runs/authors_hnet.log \\
+        --summary OUT_DIR/performance_summary.txt --log RUN.log \\
         --name authors_hnet_zenke_20epochs_seed0 --method hnet
 
 Last printed line: the JSON written.
@@ -43,7 +43,7 @@ def read_summary(path: Path) -> dict[str, list[float]]:
 
 
 def read_log(path: Path) -> dict:
-    """Command and wall time from the log written by the run's script (/work/runs/authors_*.sh)."""
+    """Command and wall time from the log written by the run's script (a scratch script outside the repository that prints ``COMMAND:`` and ``WALL_S``)."""
     text = path.read_text()
     command = re.search(r"^COMMAND: (.*)$", text, re.M)
     wall = re.search(r"WALL_S (\d+)", text)
