@@ -54,7 +54,8 @@ from pathlib import Path
 from hnet_utils import settings
 from hnet_utils.experiments import cluster, parallel
 from hnet_utils.experiments import plan as planning
-from hnet_utils.experiments.configs import MAX_SEED, METHODS, REPLAY_METHODS
+from hnet_utils.continual.resume import can_resume_method
+from hnet_utils.experiments.configs import MAX_SEED, METHODS
 from hnet_utils.files import OutputPathError, Reservation, atomic_write_text, check_output_path
 from hnet_utils.run import available_cores, threads_problem
 
@@ -388,7 +389,7 @@ def train_planned_run(run, folder: Path, fast: bool, device, on_event=None, prog
         if on_event is not None:
             on_event(state)
 
-    resume_file = planning.resume_path(run, folder) if run.method not in REPLAY_METHODS else None
+    resume_file = planning.resume_path(run, folder) if can_resume_method(run.method) else None
     target = folder / run.filename
     with Reservation(target, "results file"):  # another reproduce training this run is refused
         if planning.run_status(run, folder, fast) == "done":  # it finished while we waited
@@ -594,7 +595,7 @@ def train_as_worker(run, folder: Path, fast: bool, device, threads: int | None, 
 def resume_point(run, folder: Path) -> str | None:
     """Where an interrupted attempt of ``run`` resumes (``"after task 2 of 5"``), or None when
     there is nothing to resume from."""
-    if run.method in REPLAY_METHODS or not planning.resume_path(run, folder).is_file():
+    if not can_resume_method(run.method) or not planning.resume_path(run, folder).is_file():
         return None
     try:
         note = json.loads(planning.progress_path(run, folder).read_text())
@@ -605,7 +606,7 @@ def resume_point(run, folder: Path) -> str | None:
 
 def stopped_note(run, folder: Path) -> str:
     """What a stopped worker kept, for the parent's display."""
-    if run.method in REPLAY_METHODS:
+    if not can_resume_method(run.method):
         return "a replay method keeps no state between tasks: it restarts from task 1"
     point = resume_point(run, folder)
     if point is None:
